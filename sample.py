@@ -1,0 +1,192 @@
+"""Generate new melodies with the latest checkpoint of an experiment.
+
+    python sample.py --num_files 10                                # latest experiment, 10 files
+    python sample.py --experiment_dir experiments/01 --temperature 0.8 --seed 1
+    python sample.py --prime_file my_tune.mid --midi_instrument Flute --tempo 100
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import utils
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # experiment
+    parser.add_argument("--experiment_dir", default=None, help="experiment to sample from (default: the highest-numbered one in experiments/)")
+    parser.add_argument("--data_dir", default=None, help="folder holding the experiment's validation files, which seed the melodies (default: the experiment's --data_dir, data/midi unless trained on another)")
+    parser.add_argument("--prime_file", default=None, help="seed every melody from random windows of this MIDI file instead")
+    # output
+    parser.add_argument("--save_dir", default=None, help="folder for the generated files; numbering goes on after files already there (default: generated/ inside the experiment)")
+    parser.add_argument("--num_files", type=int, default=10, help="number of files to generate (default: %(default)s)")
+    parser.add_argument("--file_length", type=int, default=1000, help="length of each file, in sixteenth notes, seed not included (default: %(default)s)")
+    parser.add_argument("--midi_instrument", default="Acoustic Grand Piano", help="General MIDI instrument, by name or program number 0-127 (default: %(default)s)")
+    parser.add_argument("--tempo", type=float, default=None, help="tempo of the written files, in quarter notes per minute (default: the experiment's, else 120)")
+    # sampling
+    parser.add_argument("--temperature", type=float, default=1.0, help="below 1 sharper, above 1 more adventurous, 0 always the most likely step (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="same seed, model and flags give identical files (default: a random one, printed)")
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
+
+
+def parse_instrument(name):
+    """General MIDI program number of an instrument name or number."""
+    if name.strip().isdigit() and int(name) <= 127:
+        return int(name)
+    try:
+        import pretty_midi
+        return pretty_midi.instrument_name_to_program(name)
+    except ValueError:
+        sys.exit(f"error: unknown --midi_instrument {name!r}; give a General MIDI name such as "
+                 f"'Acoustic Grand Piano' or 'Flute', or a program number 0-127")
+
+
+def find_experiment(experiment_dir):
+    """The experiment folder to use and its latest checkpoint path."""
+    if experiment_dir is None:
+        experiments = [path for _, path in utils.list_experiments("experiments")
+                       if os.path.exists(os.path.join(path, "config.json"))]
+        if not experiments:
+            sys.exit("error: no experiment in experiments/; train one first: python train.py")
+        experiment_dir = experiments[-1]
+    if not os.path.exists(os.path.join(experiment_dir, "config.json")):
+        sys.exit(f"error: {experiment_dir} is not an experiment (no config.json); pass one made by train.py")
+    checkpoints = utils.list_checkpoints(experiment_dir)
+    if not checkpoints:
+        sys.exit(f"error: {experiment_dir} has no checkpoint yet; wait for its first epoch to finish, "
+                 f"or pass another --experiment_dir")
+    return experiment_dir, checkpoints[-1][1]
+
+
+def load_seed_melodies(config, data_dir, prime_file):
+    """Melodies to draw seed windows from: the prime file's, or the validation files'."""
+    window_size, encoding = config["window_size"], config["encoding"]
+    if prime_file:
+        if not os.path.isfile(prime_file):
+            sys.exit(f"error: --prime_file {prime_file} does not exist")
+        notes, info = utils.midi_to_notes(prime_file)
+        if info["skipped"]:
+            sys.exit(f"error: cannot use --prime_file {prime_file}: {info['skipped']}")
+        melodies = [utils.notes_to_steps(n, encoding) for n in notes]
+        if not any(len(m) > window_size for m in melodies):
+            sys.exit(f"error: --prime_file {prime_file} has no melody longer than the experiment's window "
+                     f"of {window_size} sixteenth notes; choose a longer file")
+        return melodies
+    files = utils.load_melodies(data_dir, quiet=True) if os.path.isdir(data_dir) else []
+    wanted = set(config["files"]["validation"])
+    melodies = utils.files_to_steps([f for f in files if f["path"] in wanted], encoding)
+    if not any(len(m) > window_size for m in melodies):
+        sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
+                 f"pass --data_dir with the folder it was trained on, or --prime_file")
+    return melodies
+
+
+def generate(model, seeds, file_length, temperature, rng):
+    """Continue each seed window by file_length steps, as one batch.
+
+    seeds: (batch, window_size) classes. Returns (batch, file_length) uint8 classes. Each step is
+    drawn from the model's output on exactly the last window_size steps, as model.predict on that
+    window would give it, but all in one compiled loop (see README: "How sampling works").
+    """
+    import keras
+    import tensorflow as tf
+
+    cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+    dense = model.layers[-1]
+    batch, window_size = seeds.shape
+    num_classes = dense.units
+    # lane j holds the window that started at a step t with t % window_size == j: row r is lane r // batch
+    lane_of_row = tf.repeat(tf.range(window_size), batch)
+
+    @tf.function
+    def run(seeds, uniforms):
+        states = [cell.get_initial_state(window_size * batch) for cell in cells]
+        states = [s if isinstance(s, (list, tuple)) else [s] for s in states]
+        token = seeds[:, 0]
+        output = tf.TensorArray(tf.int32, size=file_length)
+        for t in tf.range(window_size + file_length - 1):
+            # the lane whose window starts at step t forgets everything, then all lanes read step t
+            keep = tf.cast(lane_of_row != t % window_size, tf.float32)[:, None]
+            x = tf.one_hot(tf.tile(token, [window_size]), num_classes)  # (window_size * batch, classes)
+            new_states = []
+            for cell, state in zip(cells, states):
+                x, state = cell(x, [s * keep for s in state], training=False)
+                new_states.append(state if isinstance(state, (list, tuple)) else [state])
+            states = new_states
+            # the lane that started window_size - 1 steps ago has now read a whole window
+            done = (t + 1) % window_size
+            if t + 1 < window_size:
+                token = seeds[:, t + 1]
+            else:
+                h = x[done * batch:(done + 1) * batch]  # (batch, rnn_size)
+                logits = tf.matmul(h, dense.kernel) + dense.bias
+                if temperature == 0:
+                    token = tf.argmax(logits, axis=1, output_type=tf.int32)
+                else:
+                    # inverse-CDF sampling: no 'probabilities do not sum to 1' from float32 softmax
+                    cdf = tf.cumsum(tf.nn.softmax(logits / temperature), axis=1)
+                    u = uniforms[t + 1 - window_size] * cdf[:, -1]
+                    count = tf.reduce_sum(tf.cast(cdf < u[:, None], tf.int32), axis=1)
+                    token = tf.minimum(count, num_classes - 1)
+                output = output.write(t + 1 - window_size, token)
+        return tf.transpose(output.stack())
+
+    uniforms = rng.random((file_length, batch), dtype=np.float32)
+    return run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
+
+
+def next_free_number(save_dir):
+    """1 for an empty folder, else one more than the highest N.mid in it."""
+    numbers = [int(name[:-4]) for name in os.listdir(save_dir) if name.endswith(".mid") and name[:-4].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for name in ["num_files", "file_length"]:
+        if getattr(args, name) < 1:
+            sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
+    if args.temperature < 0:
+        sys.exit(f"error: --temperature must be 0 or above, got {args.temperature}")
+    if args.tempo is not None and not args.tempo > 0:
+        sys.exit(f"error: --tempo must be above 0 quarter notes per minute, got {args.tempo}")
+    program = parse_instrument(args.midi_instrument)
+    experiment_dir, checkpoint = find_experiment(args.experiment_dir)
+    config = utils.load_config(experiment_dir)
+    window_size, encoding = config["window_size"], config["encoding"]
+    melodies = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
+    save_dir = args.save_dir or os.path.join(experiment_dir, "generated")
+    os.makedirs(save_dir, exist_ok=True)
+
+    # seeds: a random window of the seed melodies for each file
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
+    rng = np.random.default_rng(seed)
+    steps, starts = utils.make_windows(melodies, window_size)
+    seeds, _ = utils.windows_at(steps, rng.choice(starts, size=args.num_files), window_size)
+
+    import keras
+    print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
+          f"(seed {seed}, temperature {args.temperature})")
+    model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+    generated = generate(model, seeds, args.file_length, args.temperature, rng)
+
+    qpm = args.tempo or config.get("qpm") or 120.0
+    first = next_free_number(save_dir)
+    for i, melody in enumerate(generated):
+        path = os.path.join(save_dir, f"{first + i}.mid")
+        midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
+        utils.write_atomic(path, midi.write)
+        print(f"  wrote {path}")
+    return [os.path.join(save_dir, f"{first + i}.mid") for i in range(len(generated))]
+
+
+if __name__ == "__main__":
+    main()

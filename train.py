@@ -1,0 +1,249 @@
+"""Train a stacked LSTM to predict the next sixteenth note of monophonic MIDI melodies.
+
+    python train.py --data_dir data/midi                      # a new experiment in experiments/NN
+    python train.py --rnn_size 8 --num_epochs 1 -m "smoke"    # a quick smoke run
+    python train.py --experiment_dir experiments/01           # resume an interrupted experiment
+    tensorboard --logdir experiments                          # watch and compare runs
+"""
+import argparse
+import math
+import os
+import shutil
+import signal
+import sys
+
+import numpy as np
+
+import utils
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+
+# flags a resume may change: they do not touch the model or the data split
+RESUME_FLAGS = {"experiment_dir", "num_epochs", "n_jobs", "max_files_in_ram"}
+OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
+CELLS = ["lstm", "gru", "rnn"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # data
+    parser.add_argument("--data_dir", default="data/midi", help="folder searched recursively for .mid/.midi files (default: %(default)s)")
+    parser.add_argument("--window_size", type=int, default=20, help="steps the model sees to predict the next one, in sixteenth notes (default: %(default)s)")
+    parser.add_argument("--encoding", choices=list(utils.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
+    parser.add_argument("--transpose", type=int, default=0, help="shift each training window by a random number of semitones in [-N, N] (default: %(default)s, off)")
+    parser.add_argument("--n_jobs", "-j", type=int, default=1, help="processes that parse MIDI files not yet in the cache (default: %(default)s)")
+    parser.add_argument("--max_files_in_ram", type=int, default=25, help="MIDI files parsed and held at once while loading; parsed melodies are kept as 1 byte per step (default: %(default)s)")
+    # model
+    parser.add_argument("--rnn_size", type=int, default=64, help="units in each recurrent layer (default: %(default)s)")
+    parser.add_argument("--num_layers", type=int, default=1, help="stacked recurrent layers (default: %(default)s)")
+    parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent layer type (default: %(default)s)")
+    parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each recurrent layer, in [0, 1) (default: %(default)s)")
+    # training
+    parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step (default: %(default)s)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: %(default)s)")
+    parser.add_argument("--learning_rate", type=float, default=None, help="initial learning rate (default: the optimizer's own, 0.001 for adam)")
+    parser.add_argument("--grad_clip", type=float, default=5.0, help="clip the global norm of the gradients to this; 0 turns clipping off (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the file split, initial weights and shuffling (default: %(default)s)")
+    # output
+    parser.add_argument("--experiment_dir", default=None, help="folder for checkpoints, logs and config; an existing experiment is resumed (default: a new experiments/NN)")
+    parser.add_argument("--message", "-m", default=None, help="a note about this run, saved to message.txt")
+    return parser
+
+
+def parse_args(argv=None):
+    """Parsed flags, and the set of flags the user actually gave."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    unset = build_parser()  # the same flags with no defaults: what is not None was given
+    for action in unset._actions:
+        action.default = None
+    return args, {name for name, value in vars(unset.parse_args(argv)).items() if value is not None}
+
+
+def check_args(args):
+    """Every flag is checked before any work starts; a bad one is a one-line error."""
+    for name in ["window_size", "rnn_size", "num_layers", "num_epochs", "batch_size", "n_jobs", "max_files_in_ram"]:
+        if getattr(args, name) < 1:
+            sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
+    if not 0 <= args.dropout < 1:
+        sys.exit(f"error: --dropout must be in [0, 1), got {args.dropout}")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        sys.exit(f"error: --learning_rate must be above 0, got {args.learning_rate}")
+    if not args.grad_clip >= 0:
+        sys.exit(f"error: --grad_clip must be 0 (off) or above, got {args.grad_clip}")
+    if not 0 <= args.transpose <= 127:
+        sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
+    if not os.path.isdir(args.data_dir):
+        sys.exit(f"error: --data_dir {args.data_dir} is not a folder; point it at your MIDI files")
+    if not utils.find_midi_files(args.data_dir):
+        sys.exit(f"error: no .mid or .midi file under --data_dir {args.data_dir}; add MIDI files or choose another folder")
+
+
+def open_experiment(args, given):
+    """Return (experiment_dir, config, resuming): a new experiment, or an existing one to resume."""
+    path = args.experiment_dir
+    if path and os.path.exists(os.path.join(path, "config.json")):
+        config = utils.load_config(path)
+        for name in sorted(given - RESUME_FLAGS):
+            if getattr(args, name) != config.get(name):
+                sys.exit(f"error: {path} was trained with --{name} {config.get(name)}; a resume cannot change it "
+                         f"(drop --{name}, or start a new experiment)")
+        config["num_epochs"] = args.num_epochs if "num_epochs" in given else config["num_epochs"]
+        config.update(n_jobs=args.n_jobs, max_files_in_ram=args.max_files_in_ram)
+        return path, config, True
+    if path and os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        sys.exit(f"error: {path} exists and is not an experiment (no config.json); choose another --experiment_dir")
+    if path:
+        os.makedirs(path, exist_ok=True)
+    else:
+        path = utils.new_experiment_dir("experiments")
+    config = {k: v for k, v in vars(args).items()}
+    config["experiment_dir"] = path
+    return path, config, False
+
+
+def load_data(config, resuming):
+    """Melodies of the data folder -> (train, validation) file lists, as recorded in the config."""
+    files = utils.load_melodies(config["data_dir"], config["n_jobs"], config["max_files_in_ram"])
+    totals = utils.summarize_files(files)
+    if resuming:
+        by_path = {f["path"]: f for f in files}
+        train = [by_path[p] for p in config["files"]["train"] if p in by_path]
+        validation = [by_path[p] for p in config["files"]["validation"] if p in by_path]
+        missing = len(config["files"]["train"]) + len(config["files"]["validation"]) - len(train) - len(validation)
+        if missing:
+            print(f"Warning: {missing} files of this experiment are no longer under {config['data_dir']}")
+    else:
+        train, validation = utils.split_files(files, config["window_size"], config["seed"])
+    if not train:
+        sys.exit(f"error: no melody under {config['data_dir']} is longer than --window_size {config['window_size']} "
+                 f"sixteenth notes ({totals['files']} files, {totals['skipped']} skipped); "
+                 f"add monophonic MIDI files or lower --window_size")
+    if not validation:
+        sys.exit(f"error: only one usable MIDI file under {config['data_dir']}; at least 2 are needed so that "
+                 f"one can be held out for validation")
+    return train, validation, totals
+
+
+def build_model(config):
+    """num_layers stacked recurrent layers, each followed by Dropout, then a Dense softmax."""
+    import keras
+    cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
+    num_classes = config["num_classes"]
+    model = keras.Sequential([keras.Input((config["window_size"], num_classes))])
+    for i in range(config["num_layers"]):
+        model.add(cell(config["rnn_size"], return_sequences=i < config["num_layers"] - 1))
+        model.add(keras.layers.Dropout(config["dropout"]))
+    model.add(keras.layers.Dense(num_classes, activation="softmax"))
+    options = {"global_clipnorm": config["grad_clip"] or None}
+    if config["learning_rate"]:
+        options["learning_rate"] = config["learning_rate"]
+    optimizer = keras.optimizers.get({"class_name": config["optimizer"], "config": options})
+    # sparse categorical cross-entropy: the categorical cross-entropy, with targets as class indices
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def publish_checkpoint(experiment_dir, epoch, logs):
+    """Move the checkpoint ModelCheckpoint just wrote into checkpoints/, unless its loss is NaN.
+
+    ModelCheckpoint writes into checkpoints/incomplete/; the rename is atomic, so a checkpoint
+    under checkpoints/ is always whole, and an interrupted write is never picked by sample.py.
+    """
+    staging = os.path.join(experiment_dir, "checkpoints", "incomplete")
+    for name in os.listdir(staging):
+        if name.startswith(f"epoch{epoch + 1:03d}-"):
+            if np.isfinite((logs or {}).get("loss", np.nan)):
+                os.replace(os.path.join(staging, name), os.path.join(experiment_dir, "checkpoints", name))
+            else:
+                os.remove(os.path.join(staging, name))
+
+
+def main(argv=None):
+    args, given = parse_args(argv)
+    check_args(args)
+    experiment_dir, config, resuming = open_experiment(args, given)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C does
+
+    # data
+    train_files, validation_files, totals = load_data(config, resuming)
+    num_classes = utils.NUM_CLASSES[config["encoding"]]
+    window_size = config["window_size"]
+    train_steps, train_starts = utils.make_windows(utils.files_to_steps(train_files, config["encoding"]), window_size)
+    val_steps, val_starts = utils.make_windows(utils.files_to_steps(validation_files, config["encoding"]), window_size)
+    print(f"Windows of {window_size} steps: {len(train_starts)} for training from {len(train_files)} files, "
+          f"{len(val_starts)} for validation from {len(validation_files)} files")
+
+    import keras  # imported late: parsing and flag errors above stay fast
+    from dataset import WindowDataset
+
+    if not resuming:
+        qpms = [f["qpm"] for f in train_files if f["qpm"]]
+        config.update(
+            num_classes=num_classes,
+            steps_per_quarter=utils.STEPS_PER_QUARTER,
+            qpm=float(np.median(qpms)) if qpms else 120.0,
+            windows={"train": len(train_starts), "validation": len(val_starts)},
+            files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
+            data_summary=totals,
+            versions={"keras": keras.__version__, "numpy": np.__version__},
+        )
+        utils.save_config(experiment_dir, config)
+        if config["message"]:
+            with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
+                f.write(config["message"] + "\n")
+    keras.utils.set_random_seed(config["seed"])
+    train_data = WindowDataset(train_steps, train_starts, window_size, config["batch_size"], num_classes,
+                               shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
+                               seed=config["seed"])
+    val_data = WindowDataset(val_steps, val_starts, window_size, config["batch_size"], num_classes)
+
+    # model: a new one, or the latest complete checkpoint of the experiment being resumed
+    checkpoints = utils.list_checkpoints(experiment_dir)
+    done = checkpoints[-1][0] if checkpoints else 0
+    model = keras.saving.load_model(checkpoints[-1][1], safe_mode=True) if checkpoints else build_model(config)
+    backup_dir = os.path.join(experiment_dir, "backup")
+    if done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
+        shutil.rmtree(backup_dir)  # older than the latest checkpoint: nothing to restore from it
+    if done >= config["num_epochs"]:
+        print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
+              f"pass a larger --num_epochs to train on")
+        return experiment_dir
+    if resuming:
+        print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
+              f"with its own settings from config.json")
+    model.summary()
+
+    # training
+    os.makedirs(os.path.join(experiment_dir, "checkpoints", "incomplete"), exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, len(train_data)), double_checkpoint=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(os.path.join(
+            experiment_dir, "checkpoints", "incomplete", "epoch{epoch:03d}-val_loss{val_loss:.4f}.keras")),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: publish_checkpoint(experiment_dir, epoch, logs)),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5),
+        keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(experiment_dir, "tensorboard-logs")),
+    ]
+    try:
+        history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
+                            initial_epoch=done, callbacks=callbacks)
+    except KeyboardInterrupt:
+        kept = utils.list_checkpoints(experiment_dir)
+        sys.exit(f"\nInterrupted: {len(kept)} complete epoch checkpoints kept in {experiment_dir}/checkpoints; "
+                 f"resume with: python train.py --experiment_dir {experiment_dir}")
+    losses = history.history.get("loss", [])
+    if losses and not np.isfinite(losses[-1]):
+        kept = utils.list_checkpoints(experiment_dir)
+        last = kept[-1][1] if kept else "none"
+        sys.exit(f"error: the training loss became NaN; the last good checkpoint is {last}; "
+                 f"try a lower --learning_rate or --grad_clip")
+    print(f"Done: checkpoints in {experiment_dir}/checkpoints; "
+          f"generate with: python sample.py --experiment_dir {experiment_dir}")
+    return experiment_dir
+
+
+if __name__ == "__main__":
+    main()

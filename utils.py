@@ -1,0 +1,484 @@
+"""MIDI <-> steps, the melody cache, windows, the file split and experiment folders.
+
+No TensorFlow here: worker processes that parse MIDI import this module and stay light.
+
+The grid: one step is a sixteenth note (STEPS_PER_QUARTER = 4), computed from MIDI ticks, so a
+tempo change never stretches it. A melody is a uint8 array of class indices, one per step:
+  roll encoding:  0 = rest, p + 1 = pitch p sounding                    (129 classes)
+  onset encoding: 0 = rest, 1 = the note before goes on, p + 2 = pitch p starts  (130 classes)
+"""
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import sys
+import warnings
+
+import mido
+import numpy as np
+import pretty_midi
+from tqdm import tqdm
+
+STEPS_PER_QUARTER = 4  # sixteenth notes
+NUM_CLASSES = {"roll": 129, "onset": 130}
+MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are read
+MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
+MAX_STEPS = 200_000  # per melody, in sixteenth notes (about 7 hours at 120 qpm)
+CACHE_VERSION = 1  # bump when what midi_to_notes returns changes
+
+# ----------------------------------------------------------------------------
+# One MIDI file -> monophonic melodies as notes on the grid
+
+
+def read_midi(path):
+    """Load a MIDI file with pretty_midi; returns (PrettyMIDI, recovered reason or None)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with warnings.catch_warnings():  # pretty_midi warns about odd but usable files
+        warnings.simplefilter("ignore")
+        try:
+            return pretty_midi.PrettyMIDI(io.BytesIO(data)), None
+        except OSError as e:
+            if "data byte must be in range" not in str(e):
+                raise
+        # a data byte over 127: clip it, as most players do
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+        return pretty_midi.PrettyMIDI(mido_object=midi), "data bytes over 127 clipped"
+
+
+def describe_error(e):
+    """One short line saying why a MIDI file could not be read."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if isinstance(e, EOFError) or "unexpected end" in text.lower():
+        return "the file ends too early (empty or truncated)"
+    if "MThd not found" in text:
+        return "not a MIDI file (no MThd header)"
+    if "largest tick" in text:
+        return "an event lies absurdly far in time (" + text + ")"
+    return f"{type(e).__name__}: {text[:120]}" if text else type(e).__name__
+
+
+def quantize_notes(midi, instrument, steps_per_quarter=STEPS_PER_QUARTER):
+    """Notes of one instrument on the grid, sorted by onset.
+
+    Returns (n, 5) int64 [start_step, end_step, pitch, start_tick, end_tick].
+    """
+    ticks = np.array(
+        [(midi.time_to_tick(n.start), midi.time_to_tick(n.end), n.pitch) for n in instrument.notes],
+        dtype=np.int64,
+    ).reshape(-1, 3)
+    # round half up to the nearest step; a note keeps at least one step
+    start = (ticks[:, 0] * steps_per_quarter * 2 + midi.resolution) // (2 * midi.resolution)
+    end = (ticks[:, 1] * steps_per_quarter * 2 + midi.resolution) // (2 * midi.resolution)
+    notes = np.stack([start, np.maximum(end, start + 1), ticks[:, 2], ticks[:, 0], ticks[:, 1]], axis=1)
+    return notes[np.lexsort((ticks[:, 0], start))]
+
+
+def make_monophonic(notes):
+    """Notes with no two sounding at one step, or None if the track is polyphonic.
+
+    notes: (n, 5) [start_step, end_step, pitch, start_tick, end_tick] sorted by onset.
+    Returns (n', 3) [start_step, end_step, pitch]. Quantization artefacts are not polyphony:
+    a legato overlap of one step is trimmed, a pitch struck again before its release ends where
+    it is struck again, and a grace note that rounds onto the next note's step (they did not
+    overlap in ticks) gives way to it. Two notes that really sound together are polyphony.
+    """
+    kept = []
+    for start, end, pitch, start_tick, end_tick in notes.tolist():
+        if kept and kept[-1][0] == start:
+            prev = kept[-1]
+            if prev[2] == pitch or prev[4] <= start_tick:  # re-struck, or a grace note
+                kept[-1] = [start, max(end, prev[1]) if prev[2] == pitch else end, pitch, start_tick, end_tick]
+                continue
+            return None  # a chord
+        if kept and kept[-1][1] > start:
+            if kept[-1][1] - start > 1 and kept[-1][2] != pitch:
+                return None  # two pitches sound together for more than a step
+            kept[-1][1] = start
+        kept.append([start, end, pitch, start_tick, end_tick])
+    return np.array(kept, dtype=np.int64)[:, :3]
+
+
+def midi_to_notes(path, steps_per_quarter=STEPS_PER_QUARTER):
+    """Parse one file into its monophonic melodies; never raises for a bad file.
+
+    Returns (melodies, info): melodies is a list of (n, 3) int32 arrays [start_step, end_step,
+    pitch] with the leading silence trimmed; info counts tracks and says why the file was skipped
+    or how it was recovered.
+    """
+    info = {"skipped": None, "recovered": None, "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None}
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            info["skipped"] = f"the file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit"
+            return [], info
+        midi, info["recovered"] = read_midi(path)
+        n_notes = sum(len(i.notes) for i in midi.instruments)
+        if n_notes > MAX_NOTES:
+            info["skipped"] = f"{n_notes} notes, over the {MAX_NOTES} limit for one file"
+            return [], info
+        info["qpm"] = float(midi.get_tempo_changes()[1][0]) if n_notes else None
+        melodies = []
+        for instrument in midi.instruments:
+            if instrument.is_drum:
+                info["drums"] += 1
+                continue
+            if not instrument.notes:
+                continue
+            notes = quantize_notes(midi, instrument, steps_per_quarter)
+            length = int(notes[:, 1].max() - notes[:, 0].min())
+            if length > MAX_STEPS:
+                info["skipped"] = f"a track lasts {length} sixteenth notes, over the {MAX_STEPS} limit"
+                return [], info
+            notes = make_monophonic(notes)
+            if notes is None:
+                info["polyphonic"] += 1
+                continue
+            notes[:, :2] -= notes[0, 0]  # trim the leading silence
+            melodies.append(notes.astype(np.int32))
+            info["tracks"] += 1
+        if not melodies:
+            if n_notes == 0:
+                info["skipped"] = "no notes"
+            else:
+                info["skipped"] = (f"no monophonic track ({info['polyphonic']} polyphonic, "
+                                   f"{info['drums']} drum tracks)")
+        return melodies, info
+    except Exception as e:  # noqa: BLE001 -- any unreadable file is a skip, never a crash
+        info["skipped"] = describe_error(e)
+        return [], info
+
+
+# ----------------------------------------------------------------------------
+# Notes <-> steps <-> MIDI
+
+
+def notes_to_steps(notes, encoding="roll"):
+    """(n, 3) [start_step, end_step, pitch] monophonic notes -> (length,) uint8 classes."""
+    length = int(notes[-1, 1])
+    marks = np.full(length, -1, dtype=np.int16)  # -1: same class as the step before
+    ends = notes[:, 1]
+    marks[ends[ends < length]] = 0  # a rest starts where a note ends ...
+    if encoding == "roll":
+        marks[notes[:, 0]] = notes[:, 2] + 1  # ... unless the next note starts there
+        last = np.maximum.accumulate(np.where(marks >= 0, np.arange(length), 0))
+        return marks[last].astype(np.uint8)
+    marks[notes[:, 0]] = notes[:, 2] + 2
+    last = np.maximum.accumulate(np.where(marks >= 0, np.arange(length), 0))
+    steps = marks[last]
+    held = (marks < 0) & (steps >= 2)
+    steps[held] = 1
+    return steps.astype(np.uint8)
+
+
+def steps_to_notes(steps, encoding="roll"):
+    """(length,) classes -> (n, 3) int64 [start_step, end_step, pitch]; the last note is kept."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if encoding == "roll":
+        change = np.flatnonzero(np.diff(steps, prepend=-1))  # a new note where the class changes
+        ends = np.append(change[1:], len(steps))
+        keep = steps[change] > 0
+        return np.stack([change[keep], ends[keep], steps[change][keep] - 1], axis=1)
+    # onset: a note starts at a class >= 2 and goes on over the holds (1) after it
+    starts = np.flatnonzero(steps >= 2)
+    boundaries = np.append(np.flatnonzero(steps != 1), len(steps))  # where a note or rest starts
+    ends = boundaries[np.searchsorted(boundaries, starts, side="right")]
+    return np.stack([starts, ends, steps[starts] - 2], axis=1)
+
+
+def steps_to_midi(steps, qpm=120.0, program=0, encoding="roll", velocity=90):
+    """Classes, one per sixteenth note -> a one-instrument PrettyMIDI at `qpm` quarter notes a minute."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    instrument = pretty_midi.Instrument(program=program)
+    seconds_per_step = 60.0 / qpm / STEPS_PER_QUARTER
+    for start, end, pitch in steps_to_notes(steps, encoding):
+        instrument.notes.append(pretty_midi.Note(velocity, int(pitch), start * seconds_per_step,
+                                                 end * seconds_per_step))
+    midi.instruments.append(instrument)
+    return midi
+
+
+def midi_to_steps(path, encoding="roll"):
+    """A MIDI file -> list of its monophonic melodies as uint8 class arrays (see midi_to_notes)."""
+    melodies, _ = midi_to_notes(path)
+    return [notes_to_steps(notes, encoding) for notes in melodies]
+
+
+def write_atomic(path, write):
+    """Call write(tmp_path), then rename to path, so no half-written file ever has its name."""
+    tmp = os.path.join(os.path.dirname(path) or ".", "." + os.path.basename(path) + ".partial")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------
+# A folder of MIDI files -> melodies, through a cache
+
+
+def find_midi_files(data_dir):
+    """Every .mid / .midi file (any case) under data_dir, recursively, sorted by path."""
+    paths = []
+    for root, dirs, files in os.walk(data_dir):
+        dirs.sort()
+        paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith((".mid", ".midi"))]
+    return paths
+
+
+def cache_path(data_dir):
+    """Where the parsed melodies of data_dir are cached (see README: 'The melody cache')."""
+    root = os.environ.get("MIDI_GENERATOR_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "midi-music-generator")
+    key = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:16]
+    return os.path.join(root, f"{key}.npz")
+
+
+def load_cache(path):
+    """{sha1: (melodies, info)} from a cache file; empty if missing, corrupt or of another version."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            if meta["version"] != CACHE_VERSION or meta["steps_per_quarter"] != STEPS_PER_QUARTER:
+                return {}
+            notes, lengths = f["notes"], f["lengths"]
+        pieces = np.split(notes, np.cumsum(lengths)[:-1]) if len(lengths) else []
+        entries, i = {}, 0
+        for sha, info in meta["files"].items():
+            count = info.pop("melodies")
+            entries[sha] = ([p.copy() for p in pieces[i:i + count]], info)
+            i += count
+        if i != len(lengths):
+            return {}
+        return entries
+    except FileNotFoundError:
+        return {}
+    except Exception as e:  # noqa: BLE001 -- a damaged cache is rebuilt, never trusted
+        print(f"The melody cache {path} is unreadable ({type(e).__name__}); rebuilding it.")
+        return {}
+
+
+def save_cache(path, entries):
+    """Write {sha1: (melodies, info)} to the cache file, atomically."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    files, pieces = {}, []
+    for sha, (melodies, info) in entries.items():
+        files[sha] = dict(info, melodies=len(melodies))
+        pieces += melodies
+    meta = {"version": CACHE_VERSION, "steps_per_quarter": STEPS_PER_QUARTER, "files": files}
+    notes = np.concatenate(pieces) if pieces else np.zeros((0, 3), np.int32)
+    lengths = np.array([len(p) for p in pieces], dtype=np.int64)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, meta=json.dumps(meta), notes=notes, lengths=lengths)
+
+    write_atomic(path, write)
+
+
+def hash_file(path):
+    """sha1 of a file's bytes, or None if it cannot be read or is absurdly large."""
+    try:
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            return None
+        with open(path, "rb") as f:
+            return hashlib.sha1(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def parse_files(paths, n_jobs=1, max_files_in_ram=25):
+    """midi_to_notes for each path, in order, in n_jobs processes; with a progress bar."""
+    results = []
+    bar = tqdm(total=len(paths), desc="Parsing MIDI", unit="file", disable=not paths, file=sys.stdout)
+    if n_jobs == 1:
+        for path in paths:
+            results.append(midi_to_notes(path))
+            bar.update()
+    else:
+        # a chunk of max_files_in_ram files at a time: no more are parsed or held at once
+        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+            for i in range(0, len(paths), max_files_in_ram):
+                for result in pool.imap(midi_to_notes, paths[i:i + max_files_in_ram]):
+                    results.append(result)
+                    bar.update()
+    bar.close()
+    return results
+
+
+def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
+    """Every MIDI file under data_dir -> list of {path, sha1, melodies, **info}; cached per folder.
+
+    path is relative to data_dir. Each file is parsed once: later calls read the cache, and only
+    parse files that are new or changed; files no longer in the folder are dropped from it.
+    """
+    say = (lambda *a: None) if quiet else print
+    paths = find_midi_files(data_dir)
+    shas = [hash_file(p) for p in paths]
+    cache_file = cache_path(data_dir)
+    cached = load_cache(cache_file)
+    todo = sorted({(sha, p) for sha, p in zip(shas, paths) if sha and sha not in cached}, key=lambda x: x[1])
+    todo = list({sha: p for sha, p in todo}.items())  # identical files are parsed once
+    if todo:
+        say(f"Parsing {len(todo)} of {len(paths)} MIDI files under {data_dir} "
+            f"({len(paths) - len(todo)} from the cache {cache_file})")
+        for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram)):
+            cached[sha] = result
+    kept = {sha: cached[sha] for sha in shas if sha}
+    if todo or len(kept) != len(cached):
+        save_cache(cache_file, kept)
+    files = []
+    for path, sha in zip(paths, shas):
+        if sha is None:
+            melodies, info = [], {"skipped": "cannot be read, or over the size limit", "recovered": None,
+                                  "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None}
+        else:
+            melodies, info = cached[sha]
+        files.append(dict(info, path=os.path.relpath(path, data_dir), sha1=sha, melodies=melodies))
+    return files
+
+
+def summarize_files(files):
+    """Print one line per skipped or recovered file and the totals; returns the totals."""
+    totals = {
+        "files": len(files),
+        "read": sum(f["skipped"] is None for f in files),
+        "skipped": sum(f["skipped"] is not None for f in files),
+        "recovered": sum(f["recovered"] is not None for f in files),
+        "tracks": sum(f["tracks"] for f in files),
+        "polyphonic": sum(f["polyphonic"] for f in files),
+        "drums": sum(f["drums"] for f in files),
+    }
+    for f in files:
+        if f["skipped"]:
+            print(f"  skipped {f['path']}: {f['skipped']}")
+        elif f["recovered"]:
+            print(f"  recovered {f['path']}: {f['recovered']}")
+    print(f"Files: {totals['files']} found, {totals['read']} read ({totals['recovered']} recovered), "
+          f"{totals['skipped']} skipped. Tracks: {totals['tracks']} monophonic used, "
+          f"{totals['polyphonic']} polyphonic discarded, {totals['drums']} drum ignored.")
+    return totals
+
+
+# ----------------------------------------------------------------------------
+# Melodies -> windows, and the train/validation split
+
+
+def split_files(files, window_size, seed=0, validation_fraction=0.2):
+    """Files with at least one window -> (train, validation) lists, 80/20 by file, seeded.
+
+    Byte-identical files (same sha1) always land on the same side.
+    """
+    usable = [f for f in files if any(len(m) and m[-1, 1] > window_size for m in f["melodies"])]
+    shas = sorted({f["sha1"] for f in usable})
+    if len(shas) < 2:
+        return usable, []
+    order = np.random.default_rng(seed).permutation(len(shas))
+    n_val = min(len(shas) - 1, max(1, round(validation_fraction * len(shas))))
+    val_shas = {shas[i] for i in order[:n_val]}
+    return [f for f in usable if f["sha1"] not in val_shas], [f for f in usable if f["sha1"] in val_shas]
+
+
+def files_to_steps(files, encoding="roll"):
+    """All melodies of these files as step arrays, in file order."""
+    return [notes_to_steps(m, encoding) for f in files for m in f["melodies"] if len(m)]
+
+
+def make_windows(melodies, window_size):
+    """Melodies -> (steps, starts): one flat uint8 array and the start of every window in it.
+
+    Window k is steps[starts[k] : starts[k] + window_size] and its target, the step right after
+    it, is steps[starts[k] + window_size]. No window crosses from one melody into the next.
+    """
+    melodies = [m for m in melodies if len(m) > window_size]
+    lengths = np.array([len(m) for m in melodies], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    steps = np.concatenate(melodies) if melodies else np.zeros(0, np.uint8)
+    starts = np.concatenate([np.arange(o, o + n - window_size) for o, n in zip(offsets, lengths)]
+                            ) if melodies else np.zeros(0, np.int64)
+    return steps, starts
+
+
+def windows_at(steps, starts, window_size):
+    """(x, y) for the windows at these starts: x (n, window_size) classes, y (n,) the next step."""
+    x = steps[starts[:, None] + np.arange(window_size)]
+    return x, steps[starts + window_size]
+
+
+def transpose_windows(x, y, max_shift, rng, encoding="roll"):
+    """Shift each window and its target by a random number of semitones in [-max_shift, max_shift].
+
+    x: (n, window_size) classes, y: (n,) classes. A window is only shifted as far as keeps all
+    its pitches in 0..127.
+    """
+    first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
+    xy = np.concatenate([x, y[:, None]], axis=1).astype(np.int16)
+    is_note = xy >= first_pitch
+    lowest = np.where(is_note, xy, 255).min(axis=1) - first_pitch  # lowest pitch in each window
+    highest = np.where(is_note, xy, -1).max(axis=1) - first_pitch
+    low = np.where(is_note.any(axis=1), np.maximum(-max_shift, -lowest), 0)
+    high = np.where(is_note.any(axis=1), np.minimum(max_shift, 127 - highest), 0)
+    shift = rng.integers(low, high + 1)[:, None]
+    xy = np.where(is_note, xy + shift, xy).astype(x.dtype)
+    return xy[:, :-1], xy[:, -1]
+
+
+# ----------------------------------------------------------------------------
+# Experiment folders
+
+
+def list_experiments(root="experiments"):
+    """Numbered experiment folders under root, as (number, path), in number order."""
+    if not os.path.isdir(root):
+        return []
+    found = [(int(name), os.path.join(root, name)) for name in os.listdir(root)
+             if name.isdigit() and os.path.isdir(os.path.join(root, name))]
+    return sorted(found)
+
+
+def new_experiment_dir(root="experiments"):
+    """Create and return the next numbered folder: experiments/01, 02, ..."""
+    os.makedirs(root, exist_ok=True)
+    number = list_experiments(root)[-1][0] + 1 if list_experiments(root) else 1
+    while True:
+        path = os.path.join(root, f"{number:02d}")
+        try:
+            os.makedirs(path)  # fails if another run took this number meanwhile
+            return path
+        except FileExistsError:
+            number += 1
+
+
+CHECKPOINT_RE = re.compile(r"^epoch(\d+)-val_loss[^/]*\.keras$")
+
+
+def list_checkpoints(experiment_dir):
+    """Complete checkpoints of an experiment as (epoch, path), in epoch order."""
+    folder = os.path.join(experiment_dir, "checkpoints")
+    if not os.path.isdir(folder):
+        return []
+    found = [(int(m.group(1)), os.path.join(folder, name)) for name in os.listdir(folder)
+             if (m := CHECKPOINT_RE.match(name))]
+    return sorted(found)
+
+
+def save_config(experiment_dir, config):
+    """Write config.json, atomically."""
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=2)
+    write_atomic(os.path.join(experiment_dir, "config.json"), write)
+
+
+def load_config(experiment_dir):
+    with open(os.path.join(experiment_dir, "config.json")) as f:
+        return json.load(f)
+
+
+def backup_epoch(backup_dir):
+    """The epoch BackupAndRestore was in when it last saved (0-based), or -1 if unreadable."""
+    try:
+        with open(os.path.join(backup_dir, "training_metadata.json")) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
