@@ -126,7 +126,7 @@ def generate(model, seeds, file_length, temperature, rng):
             if t + 1 < window_size:
                 token = seeds[:, t + 1]
             else:
-                h = x[done * batch:(done + 1) * batch]  # (batch, rnn_size)
+                h = tf.reshape(x, [window_size, batch, -1])[done]  # (batch, rnn_size)
                 logits = tf.matmul(h, dense.kernel) + dense.bias
                 if temperature == 0:
                     token = tf.argmax(logits, axis=1, output_type=tf.int32)

@@ -1,0 +1,132 @@
+"""End to end: train.py then sample.py on tiny data with a tiny model."""
+import json
+import os
+
+import numpy as np
+import pretty_midi
+import pytest
+
+import sample
+import train
+import utils
+
+TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
+
+
+@pytest.fixture
+def trained(melody_dir, tmp_path):
+    """A tiny experiment trained for 2 epochs on 6 files."""
+    experiment = str(tmp_path / "exp")
+    train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "2", "-m", "tiny run"] + TINY)
+    return experiment
+
+
+def test_train_writes_a_self_describing_experiment(trained, melody_dir):
+    names = sorted(os.listdir(os.path.join(trained, "checkpoints")))
+    assert names[:2] == ["epoch001-val_loss" + names[0][17:], "epoch002-val_loss" + names[1][17:]]
+    assert [e for e, _ in utils.list_checkpoints(trained)] == [1, 2]
+    config = utils.load_config(trained)
+    for flag, value in vars(train.parse_args([])[0]).items():
+        assert flag in config, flag
+    assert config["window_size"] == 8 and config["num_classes"] == 129 and config["data_dir"] == melody_dir
+    assert len(config["files"]["train"]) == 5 and len(config["files"]["validation"]) == 1
+    with open(os.path.join(trained, "message.txt")) as f:
+        assert f.read() == "tiny run\n"
+    with open(os.path.join(trained, "history.csv")) as f:
+        assert len(f.read().strip().splitlines()) == 3  # header + 2 epochs
+    assert os.listdir(os.path.join(trained, "tensorboard-logs"))
+
+
+def test_sample_writes_playable_files_on_the_grid(trained):
+    written = sample.main(["--experiment_dir", trained, "--num_files", "3", "--file_length", "40", "--seed", "1",
+                           "--midi_instrument", "Flute", "--tempo", "90"])
+    assert [os.path.basename(p) for p in written] == ["1.mid", "2.mid", "3.mid"]
+    for path in written:
+        midi = pretty_midi.PrettyMIDI(path)
+        assert midi.get_tempo_changes()[1].tolist() == [pytest.approx(90.0, abs=1e-3)]  # whole microseconds
+        (instrument,) = midi.instruments
+        assert instrument.program == pretty_midi.instrument_name_to_program("Flute")
+        sixteenth = midi.resolution // 4  # ticks
+        for note in instrument.notes:
+            assert midi.time_to_tick(note.start) % sixteenth == 0 and midi.time_to_tick(note.end) % sixteenth == 0
+        step = 60 / 90 / 4
+        assert instrument.notes[-1].end <= 40 * step + 1e-6
+
+
+def test_sample_never_overwrites_earlier_files(trained):
+    first = sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "16", "--seed", "1"])
+    before = [open(p, "rb").read() for p in first]
+    second = sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "16", "--seed", "2"])
+    assert [os.path.basename(p) for p in second] == ["3.mid", "4.mid"]
+    assert [open(p, "rb").read() for p in first] == before
+
+
+def test_same_seed_gives_identical_files(trained, tmp_path):
+    args = ["--experiment_dir", trained, "--num_files", "2", "--file_length", "50", "--seed", "7"]
+    a = sample.main(args + ["--save_dir", str(tmp_path / "a")])
+    b = sample.main(args + ["--save_dir", str(tmp_path / "b")])
+    c = sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "50", "--seed", "8",
+                     "--save_dir", str(tmp_path / "c")])
+    read = lambda paths: [open(p, "rb").read() for p in paths]  # noqa: E731
+    assert read(a) == read(b)
+    assert read(a) != read(c)
+
+
+@pytest.mark.parametrize("cell,num_layers", [("lstm", 2), ("gru", 1), ("rnn", 1)])
+def test_sampler_probabilities_match_model_predict_on_each_window(cell, num_layers):
+    import keras
+    import tensorflow as tf
+    config = {"cell": cell, "num_layers": num_layers, "rnn_size": 8, "window_size": 5, "num_classes": 129,
+              "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam"}
+    keras.utils.set_random_seed(0)
+    model = train.build_model(config)
+    for w in model.weights:  # make the model far from uniform so a wrong window would show
+        w.assign(np.random.default_rng(1).normal(0, 0.8, w.shape))
+    seeds = np.random.default_rng(2).integers(0, 129, (3, 5))
+    generated = sample.generate(model, seeds, 12, 1.0, np.random.default_rng(3))
+    melody = np.concatenate([seeds, generated], axis=1)
+    windows = np.stack([melody[:, t:t + 5] for t in range(12)], axis=1).reshape(-1, 5)
+    expected = model.predict(np.eye(129, dtype="float32")[windows], verbose=0)
+    # the sampler's probabilities: the same loop's softmax, read back through temperature 1 logits
+    cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+    got = []
+    for row in windows:
+        states = [c.get_initial_state(1) for c in cells]
+        states = [s if isinstance(s, (list, tuple)) else [s] for s in states]
+        for token in row:
+            x = tf.one_hot([token], 129)
+            for i, c in enumerate(cells):
+                x, new = c(x, states[i])
+                states[i] = new if isinstance(new, (list, tuple)) else [new]
+        got.append(tf.nn.softmax(x @ model.layers[-1].kernel + model.layers[-1].bias)[0])
+    np.testing.assert_allclose(np.array(got), expected, atol=1e-5)
+    # and the tokens drawn are exactly those inverse-CDF sampling gives on model.predict's output
+    u = np.random.default_rng(3).random((12, 3), dtype=np.float32).T.reshape(-1)
+    cdf = np.cumsum(expected, axis=1)
+    drawn = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(axis=1), 128)
+    assert np.mean(drawn == generated.reshape(-1)) > 0.97  # float32 ties at a CDF edge may differ
+
+
+def test_temperature_zero_always_takes_the_most_likely_step(trained):
+    import keras
+    model = keras.saving.load_model(utils.list_checkpoints(trained)[-1][1])
+    seeds = np.random.default_rng(0).integers(0, 129, (2, 8))
+    generated = sample.generate(model, seeds, 6, 0.0, np.random.default_rng(0))
+    melody = np.concatenate([seeds, generated], axis=1)
+    for t in range(6):
+        p = model.predict(np.eye(129, dtype="float32")[melody[:, t:t + 8]], verbose=0)
+        assert p.argmax(axis=1).tolist() == generated[:, t].tolist()
+
+
+def test_sample_uses_the_latest_experiment_by_number(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("experiments")
+    os.rename(trained, "experiments/09")
+    os.makedirs("experiments/10")  # a folder that is not an experiment is passed over
+    config = utils.load_config("experiments/09")
+    assert sample.find_experiment(None)[0] == os.path.join("experiments", "09")
+    os.makedirs("experiments/11")
+    with open("experiments/11/config.json", "w") as f:
+        json.dump(config, f)
+    with pytest.raises(SystemExit, match="experiments/11 has no checkpoint yet"):
+        sample.find_experiment(None)

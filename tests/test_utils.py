@@ -1,0 +1,233 @@
+"""Promises of utils.py: the grid, the encodings, windows, the split, the cache, experiments."""
+import os
+
+import numpy as np
+import pretty_midi
+import pytest
+
+import utils
+from conftest import scale_melody, shared, write_midi
+
+
+def notes_of(path):
+    melodies, info = utils.midi_to_notes(path)
+    assert info["skipped"] is None, info
+    return melodies
+
+
+def test_encoding_round_trip_through_midi(tmp_path):
+    notes = [(0, 4, 60), (4, 6, 62), (8, 9, 0), (9, 12, 127), (12, 13, 64)]
+    path = write_midi(tmp_path / "a.mid", [notes])
+    (melody,) = notes_of(path)
+    assert melody.tolist() == [list(n) for n in notes]
+    for encoding in ["roll", "onset"]:
+        steps = utils.notes_to_steps(melody, encoding)
+        assert len(steps) == 13
+        back = tmp_path / f"{encoding}.mid"
+        utils.steps_to_midi(steps, encoding=encoding).write(str(back))
+        (again,) = notes_of(str(back))
+        assert again.tolist() == [list(n) for n in notes]
+
+
+def test_roll_encoding_is_rest_zero_and_pitch_plus_one():
+    steps = utils.notes_to_steps(np.array([[0, 2, 60], [3, 4, 61]]))
+    assert steps.tolist() == [61, 61, 0, 62]
+
+
+def test_onset_encoding_keeps_repeated_notes_that_roll_merges():
+    notes = np.array([[0, 2, 60], [2, 4, 60]])
+    assert utils.steps_to_notes(utils.notes_to_steps(notes, "roll"), "roll").tolist() == [[0, 4, 60]]
+    assert utils.steps_to_notes(utils.notes_to_steps(notes, "onset"), "onset").tolist() == notes.tolist()
+
+
+def test_leading_silence_is_trimmed(tmp_path):
+    path = write_midi(tmp_path / "a.mid", [[(8, 10, 60), (10, 12, 62)]])
+    assert notes_of(path)[0].tolist() == [[0, 2, 60], [2, 4, 62]]
+
+
+def test_grid_follows_ticks_through_a_tempo_change(tmp_path):
+    # 8 quarter notes, with the tempo doubling after the fourth: the grid is in beats, not seconds
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120)
+    midi._tick_scales = [(0, 60 / (120 * 480)), (4 * 480, 60 / (240 * 480))]
+    midi._update_tick_to_time(8 * 480)
+    instrument = pretty_midi.Instrument(0)
+    for q in range(8):
+        instrument.notes.append(pretty_midi.Note(100, 60 + q, midi.tick_to_time(q * 480),
+                                                 midi.tick_to_time((q + 1) * 480)))
+    midi.instruments.append(instrument)
+    path = str(tmp_path / "tempo.mid")
+    midi.write(path)
+    (melody,) = notes_of(path)
+    assert melody[:, 0].tolist() == [0, 4, 8, 12, 16, 20, 24, 28]
+    assert (melody[:, 1] - melody[:, 0]).tolist() == [4] * 8
+
+
+def test_sixteenth_note_melody_keeps_every_note(tmp_path):
+    notes = [(s, s + 1, 60 + s % 12) for s in range(64)]
+    path = write_midi(tmp_path / "fast.mid", [notes], qpm=150)
+    assert len(notes_of(path)[0]) == 64
+
+
+def test_short_note_keeps_one_step(tmp_path):
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    instrument = pretty_midi.Instrument(0)
+    instrument.notes += [pretty_midi.Note(100, 60, 0.0, 0.01), pretty_midi.Note(100, 62, 0.5, 1.0)]
+    midi.instruments.append(instrument)
+    midi.write(str(tmp_path / "a.mid"))
+    assert notes_of(str(tmp_path / "a.mid"))[0].tolist() == [[0, 1, 60], [4, 8, 62]]
+
+
+def test_one_step_legato_overlap_is_trimmed_not_polyphony(tmp_path):
+    path = write_midi(tmp_path / "legato.mid", [[(0, 5, 60), (4, 8, 62)]])
+    assert notes_of(path)[0].tolist() == [[0, 4, 60], [4, 8, 62]]
+
+
+def test_chords_and_long_overlaps_are_discarded_as_polyphonic(tmp_path):
+    chord = write_midi(tmp_path / "chord.mid", [[(0, 4, 60), (0, 4, 64)]])
+    overlap = write_midi(tmp_path / "overlap.mid", [[(0, 8, 60), (4, 12, 64)]])
+    for path in [chord, overlap]:
+        melodies, info = utils.midi_to_notes(path)
+        assert melodies == [] and info["polyphonic"] == 1
+        assert "no monophonic track" in info["skipped"]
+
+
+def test_drum_tracks_are_ignored_and_mixed_files_keep_their_melody(tmp_path):
+    path = str(tmp_path / "mixed.mid")
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    for is_drum, notes in [(False, scale_melody(32)), (True, [(s, s + 1, 36) for s in range(0, 32, 4)]),
+                           (False, [(0, 8, 60), (0, 8, 64)])]:
+        instrument = pretty_midi.Instrument(0, is_drum=is_drum)
+        instrument.notes += [pretty_midi.Note(100, p, s * 0.125, e * 0.125) for s, e, p in notes]
+        midi.instruments.append(instrument)
+    midi.write(path)
+    melodies, info = utils.midi_to_notes(path)
+    assert len(melodies) == 1 and info["drums"] == 1 and info["polyphonic"] == 1 and info["tracks"] == 1
+
+
+def test_target_is_the_step_right_after_the_window():
+    melody = np.arange(1, 11, dtype=np.uint8)  # 1, 2, ..., 10
+    steps, starts = utils.make_windows([melody], window_size=4)
+    x, y = utils.windows_at(steps, starts, 4)
+    assert x[0].tolist() == [1, 2, 3, 4] and y[0] == 5
+    assert np.all(y == x[:, -1] + 1)
+
+
+def test_window_count_is_length_minus_window_and_never_crosses_melodies():
+    melodies = [np.full(10, 1, np.uint8), np.full(3, 2, np.uint8), np.full(7, 3, np.uint8)]
+    steps, starts = utils.make_windows(melodies, window_size=4)
+    assert len(starts) == (10 - 4) + 0 + (7 - 4)
+    x, y = utils.windows_at(steps, starts, 4)
+    assert all(len(set(row)) == 1 for row in np.concatenate([x, y[:, None]], axis=1).tolist())
+
+
+def test_split_is_80_20_by_file_seeded_and_identical_files_stay_together(tmp_path):
+    for i in range(20):
+        write_midi(tmp_path / f"t{i:02d}.mid", [scale_melody(40, offset=i % 8)], qpm=100 + i)
+    write_midi(tmp_path / "copy_of_t03.mid", [scale_melody(40, offset=3)], qpm=103)
+    files = utils.load_melodies(str(tmp_path), quiet=True)
+    train, validation = utils.split_files(files, window_size=8, seed=0)
+    assert len(train) + len(validation) == 21
+    assert len({f["sha1"] for f in validation}) == 4  # 20% of 20 distinct contents
+    assert not {f["sha1"] for f in train} & {f["sha1"] for f in validation}
+    again, _ = utils.split_files(files, window_size=8, seed=0)
+    assert [f["path"] for f in again] == [f["path"] for f in train]
+    other, _ = utils.split_files(files, window_size=8, seed=1)
+    assert [f["path"] for f in other] != [f["path"] for f in train]
+
+
+def test_corrupt_file_is_skipped_with_its_reason(tmp_path):
+    (tmp_path / "broken.mid").write_bytes(b"this is not midi")
+    (tmp_path / "empty.mid").write_bytes(b"")
+    write_midi(tmp_path / "good.mid", [scale_melody(32)])
+    files = {f["path"]: f for f in utils.load_melodies(str(tmp_path), quiet=True)}
+    assert files["broken.mid"]["skipped"] == "not a MIDI file (no MThd header)"
+    assert "truncated" in files["empty.mid"]["skipped"]
+    assert files["good.mid"]["skipped"] is None and len(files["good.mid"]["melodies"]) == 1
+
+
+def test_files_are_found_recursively_in_any_case_and_sorted(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "folder.mid").mkdir()  # a directory named like a MIDI file is not one
+    for name in ["b/z.MID", "a.midi", "c.mid", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"")
+    found = [os.path.relpath(p, tmp_path) for p in utils.find_midi_files(str(tmp_path))]
+    assert found == ["a.midi", "c.mid", os.path.join("b", "z.MID")]
+
+
+def test_cache_parses_each_file_once_and_follows_changes(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        write_midi(data / f"t{i}.mid", [scale_melody(32, offset=i)])
+    first = utils.load_melodies(str(data), quiet=True)
+    parsed = []
+    real = utils.midi_to_notes
+    monkeypatch.setattr(utils, "midi_to_notes", lambda path: parsed.append(os.path.basename(path)) or real(path))
+    second = utils.load_melodies(str(data), quiet=True)
+    assert parsed == []
+    assert [m.tolist() for f in second for m in f["melodies"]] == [m.tolist() for f in first for m in f["melodies"]]
+    write_midi(data / "t1.mid", [scale_melody(48, offset=5)])  # changed
+    write_midi(data / "t9.mid", [scale_melody(16)])  # added
+    os.remove(data / "t2.mid")  # removed
+    third = utils.load_melodies(str(data), quiet=True)
+    assert sorted(parsed) == ["t1.mid", "t9.mid"]
+    assert [f["path"] for f in third] == ["t0.mid", "t1.mid", "t9.mid"]
+    assert third[1]["melodies"][0][-1, 1] == 48
+    assert len(utils.load_cache(utils.cache_path(str(data)))) == 3  # the removed file is forgotten
+
+
+def test_corrupt_or_old_cache_is_rebuilt_not_trusted(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_midi(data / "t.mid", [scale_melody(32)])
+    expected = utils.load_melodies(str(data), quiet=True)[0]["melodies"][0].tolist()
+    cache = utils.cache_path(str(data))
+    with open(cache, "wb") as f:
+        f.write(b"garbage")
+    assert utils.load_melodies(str(data), quiet=True)[0]["melodies"][0].tolist() == expected
+    entries = utils.load_cache(cache)
+    utils.save_cache(cache, {sha: ([np.zeros((1, 3), np.int32)], info) for sha, (_, info) in entries.items()})
+    monkey_version = utils.CACHE_VERSION
+    try:
+        utils.CACHE_VERSION = monkey_version + 1  # the cache on disk is now from another version
+        assert utils.load_melodies(str(data), quiet=True)[0]["melodies"][0].tolist() == expected
+    finally:
+        utils.CACHE_VERSION = monkey_version
+
+
+def test_transposition_shifts_pitches_within_range_and_keeps_rests():
+    rng = np.random.default_rng(0)
+    x = np.array([[0, 61, 61, 65], [0, 0, 0, 0], [128, 127, 0, 128]], dtype=np.uint8)
+    y = np.array([62, 0, 1], dtype=np.uint8)
+    for _ in range(50):
+        tx, ty = utils.transpose_windows(x, y, 5, rng)
+        shift = tx.astype(int) - x
+        assert np.all(shift[x == 0] == 0)
+        assert len(set(shift[0, 1:])) == 1 and int(ty[0]) - int(y[0]) == shift[0, 1] and abs(shift[0, 1]) <= 5
+        assert tx.max() <= 128 and shift[2, 0] <= 0
+
+
+def test_experiments_are_numbered_after_the_highest(tmp_path):
+    root = str(tmp_path / "experiments")
+    assert utils.new_experiment_dir(root).endswith("01")
+    os.makedirs(os.path.join(root, "07"))
+    os.makedirs(os.path.join(root, "notes"))
+    assert utils.new_experiment_dir(root).endswith("08")
+    assert [n for n, _ in utils.list_experiments(root)] == [1, 7, 8]
+
+
+def test_latest_checkpoint_is_chosen_by_epoch_number_not_file_time(tmp_path):
+    folder = tmp_path / "checkpoints"
+    (folder / "incomplete").mkdir(parents=True)
+    for name in ["epoch010-val_loss1.2000.keras", "epoch002-val_loss2.0000.keras", "epoch009-val_loss1.3000.keras"]:
+        (folder / name).write_bytes(b"")
+    os.utime(folder / "epoch002-val_loss2.0000.keras", (2e9, 2e9))  # newest file time
+    (folder / "incomplete" / "epoch011-val_loss1.1000.keras").write_bytes(b"")  # being written
+    assert [e for e, _ in utils.list_checkpoints(str(tmp_path))] == [2, 9, 10]
+
+
+def test_nottingham_loads_with_the_20_double_stop_files_discarded():
+    files = utils.load_melodies(shared("nottingham"), quiet=True)
+    assert len(files) == 1034
+    skipped = [f for f in files if f["skipped"]]
+    assert len(skipped) == 20 and all(f["polyphonic"] == 1 for f in skipped)
