@@ -175,7 +175,10 @@ def main(argv=None):
     import keras
     print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
           f"(seed {seed}, temperature {args.temperature})")
-    model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
+        model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
+        sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
     generated = generate(model, seeds, args.file_length, args.temperature, rng)
 
     qpm = args.tempo or config.get("qpm") or 120.0

@@ -74,14 +74,17 @@ def check_args(args):
         sys.exit(f"error: --grad_clip must be 0 (off) or above, got {args.grad_clip}")
     if not 0 <= args.transpose <= 127:
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
-    if not os.path.isdir(args.data_dir):
-        sys.exit(f"error: --data_dir {args.data_dir} is not a folder; point it at your MIDI files")
-    if not utils.find_midi_files(args.data_dir):
-        sys.exit(f"error: no .mid or .midi file under --data_dir {args.data_dir}; add MIDI files or choose another folder")
 
 
-def open_experiment(args, given):
-    """Return (experiment_dir, config, resuming): a new experiment, or an existing one to resume."""
+def check_data_dir(data_dir):
+    if not os.path.isdir(data_dir):
+        sys.exit(f"error: --data_dir {data_dir} is not a folder; point it at your MIDI files")
+    if not utils.find_midi_files(data_dir):
+        sys.exit(f"error: no .mid or .midi file under --data_dir {data_dir}; add MIDI files or choose another folder")
+
+
+def read_experiment(args, given):
+    """Return (config, resuming): the config of the experiment to resume, or of a new one."""
     path = args.experiment_dir
     if path and os.path.exists(os.path.join(path, "config.json")):
         config = utils.load_config(path)
@@ -89,18 +92,11 @@ def open_experiment(args, given):
             if getattr(args, name) != config.get(name):
                 sys.exit(f"error: {path} was trained with --{name} {config.get(name)}; a resume cannot change it "
                          f"(drop --{name}, or start a new experiment)")
-        config["num_epochs"] = args.num_epochs if "num_epochs" in given else config["num_epochs"]
-        config.update(n_jobs=args.n_jobs, max_files_in_ram=args.max_files_in_ram)
-        return path, config, True
+        config.update({name: getattr(args, name) for name in given & RESUME_FLAGS})
+        return config, True
     if path and os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
         sys.exit(f"error: {path} exists and is not an experiment (no config.json); choose another --experiment_dir")
-    if path:
-        os.makedirs(path, exist_ok=True)
-    else:
-        path = utils.new_experiment_dir("experiments")
-    config = {k: v for k, v in vars(args).items()}
-    config["experiment_dir"] = path
-    return path, config, False
+    return dict(vars(args)), False
 
 
 def load_data(config, resuming):
@@ -163,7 +159,8 @@ def publish_checkpoint(experiment_dir, epoch, logs):
 def main(argv=None):
     args, given = parse_args(argv)
     check_args(args)
-    experiment_dir, config, resuming = open_experiment(args, given)
+    config, resuming = read_experiment(args, given)
+    check_data_dir(config["data_dir"])
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C does
 
     # data
@@ -178,7 +175,9 @@ def main(argv=None):
     import keras  # imported late: parsing and flag errors above stay fast
     from dataset import WindowDataset
 
-    if not resuming:
+    experiment_dir = config["experiment_dir"]
+    if not resuming:  # the folder is made only now that the data is known to be usable
+        experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(experiment_dir)
         qpms = [f["qpm"] for f in train_files if f["qpm"]]
         config.update(
             num_classes=num_classes,

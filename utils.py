@@ -436,8 +436,11 @@ def list_experiments(root="experiments"):
     return sorted(found)
 
 
-def new_experiment_dir(root="experiments"):
-    """Create and return the next numbered folder: experiments/01, 02, ..."""
+def make_experiment_dir(path=None, root="experiments"):
+    """Create and return path, or the next numbered folder under root: experiments/01, 02, ..."""
+    if path:
+        os.makedirs(path, exist_ok=True)
+        return path
     os.makedirs(root, exist_ok=True)
     number = list_experiments(root)[-1][0] + 1 if list_experiments(root) else 1
     while True:

@@ -209,10 +209,10 @@ def test_transposition_shifts_pitches_within_range_and_keeps_rests():
 
 def test_experiments_are_numbered_after_the_highest(tmp_path):
     root = str(tmp_path / "experiments")
-    assert utils.new_experiment_dir(root).endswith("01")
+    assert utils.make_experiment_dir(root=root).endswith("01")
     os.makedirs(os.path.join(root, "07"))
     os.makedirs(os.path.join(root, "notes"))
-    assert utils.new_experiment_dir(root).endswith("08")
+    assert utils.make_experiment_dir(root=root).endswith("08")
     assert [n for n, _ in utils.list_experiments(root)] == [1, 7, 8]
 
 

@@ -1,0 +1,187 @@
+"""How fast is sampling? The old one-predict-per-step sampler against sample.generate, and sample.py end to end.
+
+    python benchmarks/sample_speed.py                                # about 1-2 minutes on 2 cores
+    python benchmarks/sample_speed.py --ref_files 2 --ref_steps 10   # a quick smoke run
+
+Every figure is measured in this one run, on one model of train.py's default size, so ratios
+between them hold even when other work shares the machine. Temporary files (a small copy of the
+data, a tiny experiment, the melody cache, generated MIDI) go to a temp folder that is removed at
+the end; experiments/ and the user's melody cache are never touched.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # this script lives in benchmarks/; the project's modules are one folder up
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+
+import numpy as np  # noqa: E402
+
+import sample  # noqa: E402
+import train  # noqa: E402
+import utils  # noqa: E402
+
+TARGET_SPEEDUP = 300  # sample.generate's first call against the old sampler, at least
+TARGET_COMMAND_SECONDS = 15  # the whole default `python sample.py`, imports included, under
+ISSUE_GFLOP = 33  # the issue's estimate for the default job with exact window semantics
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # the default job, as sample.py runs it
+    parser.add_argument("--num_files", type=int, default=10, help="files generated at once (default: %(default)s)")
+    parser.add_argument("--file_length", type=int, default=1000, help="length of each file, in sixteenth notes (default: %(default)s)")
+    # the old sampler, timed on a shorter job and scaled up
+    parser.add_argument("--ref_files", type=int, default=10, help="files the old sampler generates (default: %(default)s)")
+    parser.add_argument("--ref_steps", type=int, default=30, help="steps of each file the old sampler generates (default: %(default)s)")
+    # the end-to-end run
+    parser.add_argument("--train_files", type=int, default=20, help="MIDI files of data/midi copied for the tiny training run (default: %(default)s)")
+    parser.add_argument("--skip_command", action="store_true", help="skip (c), the train.py + sample.py subprocesses")
+    return parser.parse_args(argv)
+
+
+def default_config():
+    """train.py's default flags, plus the number of classes train.py derives from the encoding."""
+    config = vars(train.build_parser().parse_args([]))
+    config["num_classes"] = utils.NUM_CLASSES[config["encoding"]]
+    return config
+
+
+def old_generate(model, seeds, file_length, temperature, rng):
+    """The old design: one model.predict per generated step per file, batch 1, on the last window_size steps.
+
+    seeds: (num_files, window_size) classes. Returns (num_files, file_length) classes.
+    """
+    window_size = seeds.shape[1]
+    num_classes = model.output_shape[-1]
+    one_hot = np.eye(num_classes, dtype=np.float32)
+    generated = []
+    for seed in seeds:
+        melody = list(seed)
+        for _ in range(file_length):
+            x = one_hot[melody[-window_size:]][None]  # (1, window_size, num_classes) float32
+            probabilities = model.predict(x, verbose=0)[0].astype(np.float64) ** (1 / temperature)
+            melody.append(rng.choice(num_classes, p=probabilities / probabilities.sum()))
+        generated.append(melody[window_size:])
+    return np.array(generated)
+
+
+def timed(function, *args):
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def matmul_gflops(n=1024, repeats=20):
+    """The machine's float32 matrix-multiply speed in GFLOP/s: the fastest of repeated (n, n) @ (n, n) products."""
+    import tensorflow as tf
+    a = tf.random.normal((n, n))
+    tf.matmul(a, a).numpy()  # warm up
+    fastest = min(timed(lambda: tf.matmul(a, a).numpy())[1] for _ in range(repeats))  # seconds
+    return 2 * n ** 3 / fastest / 1e9
+
+
+def run_command(command, env):
+    """Run a command from the repository root; (seconds, output). Exits with its output if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"error: {' '.join(command)} failed with exit status {done.returncode}:\n{done.stdout}{done.stderr}")
+    return seconds, done.stdout
+
+
+def time_command(args, tmp):
+    """(c): train a tiny experiment on a small copy of the data, then time the default `python sample.py` on it."""
+    env = dict(os.environ)  # MIDI_GENERATOR_CACHE already points into tmp
+    data_dir = os.path.join(tmp, "data")
+    os.makedirs(data_dir)
+    for path in utils.find_midi_files(os.path.join(REPO, "data", "midi"))[:args.train_files]:
+        shutil.copy(path, data_dir)
+    experiment_dir = os.path.join(tmp, "experiment")
+    seconds, _ = run_command([sys.executable, "train.py", "--data_dir", data_dir, "--experiment_dir", experiment_dir,
+                              "--num_epochs", "1", "-m", "benchmarks/sample_speed.py"], env)
+    print(f"  tiny experiment: train.py, 1 epoch on {args.train_files} files, took {seconds:.1f} s")
+
+    # what importing keras alone costs, for reading the total
+    import_seconds, _ = run_command([sys.executable, "-c", "import keras"], env)
+    save_dir = os.path.join(tmp, "generated")
+    seconds, _ = run_command([sys.executable, "sample.py", "--experiment_dir", experiment_dir,
+                              "--save_dir", save_dir, "--seed", "0"], env)
+    written = len([name for name in os.listdir(save_dir) if name.endswith(".mid")])
+    print(f"  python sample.py --seed 0 (default flags): {seconds:.1f} s wall, {written} files written "
+          f"(python -c 'import keras' alone: {import_seconds:.1f} s)")
+    verdict = "meets" if seconds < TARGET_COMMAND_SECONDS else "MISSES"
+    print(f"  target: under {TARGET_COMMAND_SECONDS} s -> {verdict} it")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="sample_speed-")
+    os.environ["MIDI_GENERATOR_CACHE"] = os.path.join(tmp, "cache")  # for this process and every subprocess
+    try:
+        import keras  # imported late: flag errors above stay fast
+
+        config = default_config()
+        window_size, num_classes = config["window_size"], config["num_classes"]
+        keras.utils.set_random_seed(0)
+        model = train.build_model(config)  # untrained weights: the time per step does not depend on them
+        print(f"Model: train.py defaults, {config['num_layers']} x {config['cell'].upper()}({config['rnn_size']}), "
+              f"window_size {window_size}, {config['encoding']} encoding, {num_classes} classes")
+        rng = np.random.default_rng(0)
+        seeds = rng.integers(0, num_classes, size=(args.num_files, window_size))  # (num_files, window_size)
+        job_steps = args.num_files * args.file_length  # generated steps in the default job
+
+        # (a) the old sampler on a short job, scaled linearly to the default job
+        model.predict(np.zeros((1, window_size, num_classes), np.float32), verbose=0)  # tracing, not counted: favours the old design
+        _, seconds = timed(old_generate, model, seeds[:args.ref_files], args.ref_steps, 1.0, rng)
+        old_per_step = seconds / (args.ref_files * args.ref_steps)  # seconds per generated step per file
+        old_total = old_per_step * job_steps
+        print(f"\n(a) old sampler, one model.predict per step, batch 1: {args.ref_files} files x {args.ref_steps} "
+              f"steps in {seconds:.1f} s")
+        print(f"  {old_per_step * 1000:.1f} ms per step -> {args.num_files} files x {args.file_length} steps: "
+              f"{old_total:.0f} s (scaled)")
+
+        # (b) the project's sampler on the default job
+        _, first = timed(sample.generate, model, seeds, args.file_length, 1.0, rng)
+        _, second = timed(sample.generate, model, seeds, args.file_length, 1.0, rng)
+        _, fixed = timed(sample.generate, model, seeds, 1, 1.0, rng)  # tracing and set-up: the same for any length
+        loop = max(second - fixed, 1e-9)  # seconds in the compiled loop itself
+        print(f"\n(b) sample.generate, {args.num_files} files x {args.file_length} steps in one batch:")
+        print(f"  first call (tracing included, as every run of sample.py pays): {first:.2f} s")
+        print(f"  second call (steady state; generate builds a new tf.function, so it traces again): {second:.2f} s")
+        print(f"  a 1-step call (tracing and set-up alone): {fixed:.2f} s -> the loop itself: {loop:.2f} s")
+
+        speedup = old_total / first
+        verdict = "meets" if speedup >= TARGET_SPEEDUP else "MISSES"
+        print(f"\nSpeed-up (a)/(b): {speedup:.0f}x on the first call, {old_total / second:.0f}x on the second; "
+              f"target: at least {TARGET_SPEEDUP}x on the first call -> {verdict} it")
+
+        # arithmetic: every generated step runs the LSTM over window_size steps for each file, then the dense layer
+        rnn_size, batch = config["rnn_size"], args.num_files
+        lstm_flop = 2 * (window_size * batch) * ((num_classes + rnn_size) * 4 * rnn_size)  # per generated step
+        dense_flop = 2 * batch * rnn_size * num_classes  # per generated step
+        gflop = (lstm_flop + dense_flop) * args.file_length / 1e9
+        peak = matmul_gflops()
+        print(f"\nArithmetic: {gflop:.1f} GFLOP for the default job ({lstm_flop / 1e6:.2f} MFLOP LSTM + "
+              f"{dense_flop / 1e6:.2f} MFLOP dense per step; the issue says about {ISSUE_GFLOP})")
+        print(f"  achieved: {gflop / second:.1f} GFLOP/s over the second call, {gflop / loop:.1f} GFLOP/s over the loop alone")
+        print(f"  this machine's float32 matmul (1024 x 1024, TensorFlow, best of 20): {peak:.1f} GFLOP/s -> the loop runs at "
+              f"{gflop / loop / peak:.0%} of it")
+
+        # (c) the whole command, as a user runs it
+        if not args.skip_command:
+            print(f"\n(c) the whole command, in a subprocess (cache and experiment under {tmp}):")
+            time_command(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
