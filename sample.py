@@ -26,6 +26,7 @@ def build_parser():
     parser.add_argument("--num_files", type=int, default=10, help="number of files to generate (default: %(default)s)")
     parser.add_argument("--file_length", type=int, default=1000, help="length of each file, in sixteenth notes, seed not included (default: %(default)s)")
     parser.add_argument("--midi_instrument", default="Acoustic Grand Piano", help="General MIDI instrument, by name or program number 0-127 (default: %(default)s)")
+    parser.add_argument("--wav", action="store_true", help="also write N.wav beside each N.mid (FluidSynth when installed, see README)")
     parser.add_argument("--tempo", type=float, default=None, help="tempo of the written files, in quarter notes per minute (default: the experiment's, else 120)")
     # sampling
     parser.add_argument("--temperature", type=float, default=1.0, help="below 1 sharper, above 1 more adventurous, 0 always the most likely step (default: %(default)s)")
@@ -183,12 +184,20 @@ def main(argv=None):
 
     qpm = args.tempo or config.get("qpm") or 120.0
     first = next_free_number(save_dir)
-    for i, melody in enumerate(generated):
+    written = []
+    for i, (seed_steps, melody) in enumerate(zip(seeds, generated)):
         path = os.path.join(save_dir, f"{first + i}.mid")
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)
-        print(f"  wrote {path}")
-    return [os.path.join(save_dir, f"{first + i}.mid") for i in range(len(generated))]
+        # the picture shows the seed (not in the MIDI file) before what the model wrote
+        utils.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")
+        if args.wav:
+            synthesizer = utils.midi_to_wav(midi, path[:-4] + ".wav")
+        print(f"  wrote {path}, .png" + (", .wav" if args.wav else ""))
+        written.append(path)
+    if args.wav:
+        print(f"Audio made with {synthesizer}")
+    return written
 
 
 if __name__ == "__main__":

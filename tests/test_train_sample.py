@@ -130,3 +130,17 @@ def test_sample_uses_the_latest_experiment_by_number(trained, tmp_path, monkeypa
         json.dump(config, f)
     with pytest.raises(SystemExit, match="experiments/11 has no checkpoint yet"):
         sample.find_experiment(None)
+
+
+def test_sample_writes_a_piano_roll_beside_each_file_and_audio_on_request(trained, tmp_path):
+    import wave
+    written = sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "32", "--seed", "1",
+                           "--tempo", "120", "--wav", "--save_dir", str(tmp_path / "out")])
+    for path in written:
+        with open(path[:-4] + ".png", "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        with wave.open(path[:-4] + ".wav") as f:
+            seconds = f.getnframes() / f.getframerate()
+        last_end = pretty_midi.PrettyMIDI(path).get_end_time()
+        assert last_end - 0.01 <= seconds <= 32 * 0.125 + 2  # the whole melody, plus a release tail
+    assert sorted(os.listdir(tmp_path / "out")) == ["1.mid", "1.png", "1.wav", "2.mid", "2.png", "2.wav"]
