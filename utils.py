@@ -232,12 +232,13 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None):
         axes.barh(part[:, 2], part[:, 1] - part[:, 0], left=part[:, 0], height=0.8, color=color, label=label)
     axes.axvline(len(seed_steps), color="k", linewidth=0.8)
     for bar in range(0, length + 1, 16):
-        axes.axvline(bar, color="0.9", linewidth=0.5, zorder=0)
+        axes.axvline(bar, color="0.8", linewidth=0.5, zorder=0)
     axes.set_xlim(0, length)
     axes.set_ylim(pitches.min() - 2, pitches.max() + 2)
+    axes.yaxis.get_major_locator().set_params(integer=True)  # pitches are whole numbers
     axes.set_xlabel("time (sixteenth notes; grid lines every bar of 16)")
     axes.set_ylabel("MIDI pitch")
-    axes.legend(loc="upper right", fontsize="small")
+    axes.legend(loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize="small", frameon=False)
     if title:
         axes.set_title(title)
     figure.tight_layout()

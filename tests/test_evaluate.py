@@ -1,0 +1,198 @@
+"""Promises of evaluate.py: known answers on tiny hand-made melodies, and one end-to-end run."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import evaluate
+import sample
+import train
+import utils
+
+TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
+
+
+def notes(*pitches_and_lengths, rest=0):
+    """(n, 3) [start_step, end_step, pitch] notes from (pitch, length) pairs, `rest` steps apart."""
+    rows, start = [], 0
+    for pitch, length in pitches_and_lengths:
+        rows.append([start, start + length, pitch])
+        start += length + rest
+    return np.array(rows, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------
+# Music statistics
+
+
+def test_one_repeated_note_puts_all_pitch_classes_on_one_and_overlaps_itself_fully():
+    histogram = evaluate.pitch_class_histogram([62, 62, 62, 74])  # D, D, D, D an octave up
+    assert histogram.tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert evaluate.histogram_overlap(histogram, histogram) == 1.0
+
+
+def test_overlap_of_histograms_with_nothing_in_common_is_zero():
+    assert evaluate.histogram_overlap(evaluate.pitch_class_histogram([60]), evaluate.pitch_class_histogram([61])) == 0.0
+    assert evaluate.histogram_overlap([0.5, 0.5, 0], [0, 0.5, 0.5]) == 0.5
+
+
+def test_c_major_scale_is_all_in_its_best_scale():
+    assert evaluate.in_scale_share([60, 62, 64, 65, 67, 69, 71, 72]) == 1.0
+    assert evaluate.in_scale_share([57, 59, 60, 62, 64, 65, 67]) == 1.0  # A natural minor
+
+
+def test_chromatic_scale_has_seven_of_twelve_notes_in_the_best_scale():
+    assert evaluate.in_scale_share(np.arange(60, 72)) == pytest.approx(7 / 12)
+
+
+def test_rest_ratio_is_the_share_of_rest_steps():
+    assert evaluate.rest_ratio([61, 61, 0, 0, 63, 63]) == pytest.approx(1 / 3)
+    melody = notes((60, 2), (62, 2), rest=2)  # 60 60 . . 62 62
+    assert evaluate.music_statistics([melody])["rest_ratio"] == pytest.approx(1 / 3)
+
+
+def test_longest_repeated_run_counts_notes_in_a_row_on_one_pitch():
+    assert evaluate.longest_repeated_run([60, 60, 62, 62, 62, 60]) == 3
+    assert evaluate.longest_repeated_run([60, 62, 64]) == 1
+    assert evaluate.longest_repeated_run([]) == 0
+
+
+def test_note_lengths_of_sixteen_or_more_share_the_last_bin():
+    histogram = evaluate.note_length_histogram([1, 2, 2, 16, 40])
+    assert len(histogram) == evaluate.LONGEST_NOTE_BIN
+    assert histogram[0] == 0.2 and histogram[1] == 0.4 and histogram[-1] == 0.4
+
+
+def test_music_statistics_of_a_known_melody():
+    melody = notes((60, 2), (64, 4), (67, 2), (67, 2), (72, 1))
+    stats = evaluate.music_statistics([melody])
+    assert (stats["lowest_pitch"], stats["highest_pitch"], stats["pitch_span"]) == (60, 72, 12)
+    assert stats["notes"] == 5 and stats["steps"] == 11 and stats["rest_ratio"] == 0
+    assert stats["longest_repeated_run"] == 2 and stats["in_scale_share"] == 1.0
+    assert sum(stats["pitch_class_histogram"]) == pytest.approx(1)
+    assert stats["note_length_histogram"][1] == pytest.approx(3 / 5)  # three notes of 2 steps
+
+
+# ----------------------------------------------------------------------------
+# Bits per step and the baselines
+
+
+def test_bits_per_step_is_one_when_the_truth_gets_one_half():
+    probabilities = np.full((4, 4), 0.5 / 3)
+    targets = np.array([0, 1, 2, 3])
+    probabilities[np.arange(4), targets] = 0.5
+    p_true, predicted = evaluate.score_distributions(probabilities, targets)
+    assert evaluate.bits_per_step(p_true) == 1.0
+    assert evaluate.accuracy(predicted, targets) == 1.0
+
+
+def test_bits_per_step_stays_finite_when_the_truth_gets_zero():
+    assert np.isfinite(evaluate.bits_per_step([0.0, 1.0]))
+
+
+def test_repeat_last_baseline_is_always_right_on_a_constant_melody():
+    melody = np.full(50, 61, dtype=np.uint8)
+    p_repeat = evaluate.repeat_probability([melody], window_size=8)
+    assert p_repeat == 1.0
+    steps, starts = utils.make_windows([melody], 8)
+    x, y = utils.windows_at(steps, starts, 8)
+    p_true = evaluate.repeat_last_probabilities(x[:, -1], y, p_repeat, 129)
+    summary = evaluate.summarize_predictions(p_true, x[:, -1], y, y != x[:, -1])
+    assert summary["accuracy"] == 1.0 and summary["bits_per_step"] < 1e-6
+    assert summary["accuracy_on_changes"] is None  # no step changes class
+
+
+def test_repeat_last_probabilities_sum_to_one_over_the_classes():
+    every_class = np.arange(129)
+    p = evaluate.repeat_last_probabilities(np.full(129, 61), every_class, 0.7, 129)
+    assert p.sum() == pytest.approx(1.0) and p[61] == pytest.approx(0.7)
+
+
+def test_ngram_probabilities_sum_to_one_over_the_classes():
+    rng = np.random.default_rng(0)
+    melodies = [rng.integers(0, 10, size=200) for _ in range(3)]
+    ngram = evaluate.fit_ngram(melodies, order=4, num_classes=12)
+    contexts = np.concatenate([rng.integers(0, 10, size=(20, 6)),  # mostly seen
+                               rng.integers(0, 12, size=(20, 6))])  # classes 10, 11 never seen
+    for width in [6, 3, 1]:  # longer, as long as and shorter than order - 1
+        p = evaluate.ngram_probabilities(ngram, contexts[:, -width:])
+        assert p.shape == (40, 12)
+        assert np.allclose(p.sum(axis=1), 1.0) and (p > 0).all()
+
+
+def test_ngram_gets_low_bits_per_step_on_a_deterministic_sequence():
+    melody = np.tile(np.array([61, 63, 65, 0, 66, 68, 61, 70]), 40)  # period 8, each 2 steps decide the next
+    ngram = evaluate.fit_ngram([melody], order=3, num_classes=129)
+    steps, starts = utils.make_windows([melody], 8)
+    x, y = utils.windows_at(steps, starts, 8)
+    p_true, predicted = evaluate.score_ngram(ngram, x, y)
+    assert evaluate.bits_per_step(p_true) < 0.05
+    assert evaluate.accuracy(predicted, y) == 1.0
+
+
+def test_ngram_of_order_one_predicts_the_most_common_class():
+    ngram = evaluate.fit_ngram([np.array([5, 5, 5, 7, 5, 9])], order=1, num_classes=12)
+    p = evaluate.ngram_probabilities(ngram, np.zeros((1, 3), np.int64))
+    assert p.argmax() == 5 and p.sum() == pytest.approx(1.0)
+
+
+def test_free_path_never_returns_an_existing_file(tmp_path):
+    path = str(tmp_path / "evaluation.json")
+    assert evaluate.free_path(path) == path
+    open(path, "w").close()
+    assert evaluate.free_path(path) == str(tmp_path / "evaluation-2.json")
+    open(str(tmp_path / "evaluation-2.json"), "w").close()
+    assert evaluate.free_path(path) == str(tmp_path / "evaluation-3.json")
+
+
+# ----------------------------------------------------------------------------
+# The script
+
+
+def test_no_experiment_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        evaluate.main([])
+    assert str(e.value).startswith("error: ") and "\n" not in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--experiment_dir", str(tmp_path)])
+    assert str(e.value).startswith("error: ")
+
+
+def test_evaluate_reports_sane_numbers_and_never_overwrites(melody_dir, tmp_path, capsys):
+    experiment = str(tmp_path / "exp")
+    train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1"] + TINY)
+
+    # before sampling: prediction scores only, and a note that there is nothing generated
+    first = evaluate.main(["--experiment_dir", experiment])
+    assert first["music"] is None and "No generated melody" in capsys.readouterr().out
+    with open(os.path.join(experiment, "evaluation.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(first))
+
+    sample.main(["--experiment_dir", experiment, "--num_files", "2", "--file_length", "32", "--seed", "1"])
+    second = evaluate.main(["--experiment_dir", experiment, "--ngram_order", "3"])
+    with open(os.path.join(experiment, "evaluation-2.json")) as f:
+        results = json.load(f)
+    with open(os.path.join(experiment, "evaluation.json")) as f:
+        assert json.load(f)["ngram_order"] == 5  # the first evaluation is kept
+    assert results["ngram_order"] == 3 and results == json.loads(json.dumps(second))
+    assert results["windows"] == results["windows_total"] == 64 - 8  # one validation file of 64 steps
+    for name in ["model", "repeat_last", "ngram"]:
+        scores = results["prediction"][name]
+        assert 0 <= scores["bits_per_step"] < 30 and 0 <= scores["accuracy"] <= 1
+    assert results["prediction"]["model"]["bits_per_step"] < np.log2(129) + 1  # one epoch: near uniform at worst
+    assert results["prediction"]["ngram"]["bits_per_step"] < 1  # the scale tunes are nearly deterministic
+    music = results["music"]
+    assert music["generated"]["melodies"] >= 1 and music["training"]["melodies"] == 5
+    assert music["training"]["in_scale_share"] == 1.0 and music["training"]["rest_ratio"] == 0
+    shares = list(music["overlap"].values()) + [music["generated"][k] for k in ["rest_ratio", "in_scale_share"]]
+    assert all(0 <= share <= 1 for share in shares)
+    assert 0 <= music["generated"]["lowest_pitch"] <= music["generated"]["highest_pitch"] <= 127
+    assert results["figure"] == os.path.join(experiment, "evaluation.png") and os.path.getsize(results["figure"]) > 0
+
+
+def test_roll_loses_repeated_notes_that_onset_keeps():
+    melody = np.array([[0, 2, 60], [2, 4, 60], [4, 6, 62], [8, 9, 62]])  # a re-struck C, then D, rest, D
+    assert evaluate.note_survival([melody], "roll") == 0.5  # both Cs merge into one long note
+    assert evaluate.note_survival([melody], "onset") == 1.0
