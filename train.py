@@ -173,7 +173,6 @@ def main(argv=None):
           f"{len(val_starts)} for validation from {len(validation_files)} files")
 
     import keras  # imported late: parsing and flag errors above stay fast
-    from dataset import WindowDataset
 
     experiment_dir = config["experiment_dir"]
     if not resuming:  # the folder is made only now that the data is known to be usable
@@ -193,10 +192,11 @@ def main(argv=None):
             with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
                 f.write(config["message"] + "\n")
     keras.utils.set_random_seed(config["seed"])
-    train_data = WindowDataset(train_steps, train_starts, window_size, config["batch_size"], num_classes,
-                               shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
-                               seed=config["seed"])
-    val_data = WindowDataset(val_steps, val_starts, window_size, config["batch_size"], num_classes)
+    train_data = utils.make_dataset(train_steps, train_starts, window_size, config["batch_size"], num_classes,
+                                    shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
+                                    seed=config["seed"])
+    val_data = utils.make_dataset(val_steps, val_starts, window_size, config["batch_size"], num_classes)
+    steps_per_epoch = math.ceil(len(train_starts) / config["batch_size"])
 
     # model: a new one, or the latest complete checkpoint of the experiment being resumed
     checkpoints = utils.list_checkpoints(experiment_dir)
@@ -217,7 +217,7 @@ def main(argv=None):
     # training
     os.makedirs(os.path.join(experiment_dir, "checkpoints", "incomplete"), exist_ok=True)
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, len(train_data)), double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, steps_per_epoch), double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(os.path.join(
             experiment_dir, "checkpoints", "incomplete", "epoch{epoch:03d}-val_loss{val_loss:.4f}.keras")),

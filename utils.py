@@ -10,6 +10,7 @@ tempo change never stretches it. A melody is a uint8 array of class indices, one
 import hashlib
 import io
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -26,7 +27,7 @@ NUM_CLASSES = {"roll": 129, "onset": 130}
 MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are read
 MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
 MAX_STEPS = 200_000  # per melody, in sixteenth notes (about 7 hours at 120 qpm)
-CACHE_VERSION = 1  # bump when what midi_to_notes returns changes
+CACHE_VERSION = 2  # bump when what midi_to_notes returns changes
 SOUNDFONTS = [  # where Debian/Ubuntu, Fedora, Arch and Homebrew put a General MIDI soundfont
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/soundfonts/FluidR3_GM.sf2",
@@ -149,9 +150,11 @@ def midi_to_notes(path, steps_per_quarter=STEPS_PER_QUARTER):
         if not melodies:
             if n_notes == 0:
                 info["skipped"] = "no notes"
+            elif info["polyphonic"] == 0:
+                info["skipped"] = "only drum tracks, no melody"
             else:
                 info["skipped"] = (f"no monophonic track ({info['polyphonic']} polyphonic, "
-                                   f"{info['drums']} drum tracks)")
+                                   f"{info['drums']} drum)")
         return melodies, info
     except Exception as e:  # noqa: BLE001 -- any unreadable file is a skip, never a crash
         info["skipped"] = describe_error(e)
@@ -477,22 +480,52 @@ def windows_at(steps, starts, window_size):
     return x, steps[starts + window_size]
 
 
-def transpose_windows(x, y, max_shift, rng, encoding="roll"):
-    """Shift each window and its target by a random number of semitones in [-max_shift, max_shift].
+def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
+                 encoding="roll", seed=0):
+    """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
-    x: (n, window_size) classes, y: (n,) classes. A window is only shifted as far as keeps all
-    its pitches in 0..127.
+    x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
+    Only the flat steps (1 byte each) and the window starts are held; each batch is cut and one-hot
+    encoded in TensorFlow ops, in parallel with training, so no Python runs per batch. With
+    shuffle, every window is seen exactly once per epoch, in a new order each epoch. transpose > 0
+    shifts each window and its target by a random number of semitones in [-transpose, transpose],
+    only as far as keeps all its pitches in 0..127.
     """
+    import tensorflow as tf
+
+    steps = tf.constant(steps)
+    offsets = tf.range(window_size + 1, dtype=tf.int64)  # a window and its target
     first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
-    xy = np.concatenate([x, y[:, None]], axis=1).astype(np.int16)
-    is_note = xy >= first_pitch
-    lowest = np.where(is_note, xy, 255).min(axis=1) - first_pitch  # lowest pitch in each window
-    highest = np.where(is_note, xy, -1).max(axis=1) - first_pitch
-    low = np.where(is_note.any(axis=1), np.maximum(-max_shift, -lowest), 0)
-    high = np.where(is_note.any(axis=1), np.minimum(max_shift, 127 - highest), 0)
-    shift = rng.integers(low, high + 1)[:, None]
-    xy = np.where(is_note, xy + shift, xy).astype(x.dtype)
-    return xy[:, :-1], xy[:, -1]
+
+    def transpose_batch(xy, random_seed):
+        is_note = xy >= first_pitch
+        lowest = tf.reduce_min(tf.where(is_note, xy, 255), axis=1) - first_pitch
+        highest = tf.reduce_max(tf.where(is_note, xy, -1), axis=1) - first_pitch
+        has_notes = tf.reduce_any(is_note, axis=1)
+        low = tf.where(has_notes, tf.maximum(-transpose, -lowest), 0)
+        high = tf.where(has_notes, tf.minimum(transpose, 127 - highest), 0)
+        uniform = tf.random.stateless_uniform(tf.shape(low), seed=tf.stack([random_seed, 0]))
+        shift = low + tf.cast(uniform * tf.cast(high - low + 1, tf.float32), tf.int32)
+        return tf.where(is_note, xy + shift[:, None], xy)
+
+    def cut_batch(batch_starts, random_seed):
+        xy = tf.cast(tf.gather(steps, batch_starts[:, None] + offsets), tf.int32)  # (batch, window_size + 1)
+        if transpose:
+            xy = transpose_batch(xy, random_seed)
+        return tf.one_hot(xy[:, :-1], num_classes), xy[:, -1]
+
+    starts = tf.constant(starts, tf.int64)
+    # random seeds, new every pass over the data (epoch): one for its order, one per batch
+    random_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def batch_starts(epoch_seed):
+        order = tf.random.experimental.stateless_shuffle(starts, tf.stack([epoch_seed, 0])) if shuffle else starts
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = random_seeds.take(1).flat_map(batch_starts)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(math.ceil(len(starts) / batch_size)))
+    return (tf.data.Dataset.zip(batches, random_seeds.skip(1))
+            .map(cut_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
 # ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_readme_shows_each_scripts_flags_as_help_prints_them():
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
-    for script in ["train.py", "sample.py"]:
+    for script in ["train.py", "sample.py", "evaluate.py"]:
         help_text = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True,
                                    env=dict(os.environ, COLUMNS="100"), check=True).stdout
         assert help_text.strip() in readme, f"README's {script} section differs from {script} --help"

@@ -195,16 +195,42 @@ def test_corrupt_or_old_cache_is_rebuilt_not_trusted(tmp_path):
         utils.CACHE_VERSION = monkey_version
 
 
+def test_dataset_gives_one_hot_windows_and_the_next_step_each_exactly_once_per_epoch():
+    melodies = [np.arange(1, 41, dtype=np.uint8), np.arange(50, 70, dtype=np.uint8)]
+    steps, starts = utils.make_windows(melodies, window_size=4)
+    dataset = utils.make_dataset(steps, starts, 4, batch_size=8, num_classes=129, shuffle=True, seed=0)
+    epochs = []
+    for _ in range(2):
+        firsts = []
+        for x, y in dataset:
+            assert x.shape[1:] == (4, 129) and x.dtype.name == "float32"
+            classes = np.argmax(x.numpy(), axis=2)
+            assert np.all(x.numpy().sum(axis=2) == 1)
+            assert np.all(y.numpy() == classes[:, -1] + 1)  # the step right after the window
+            firsts += classes[:, 0].tolist()
+        assert sorted(firsts) == sorted(steps[starts].tolist())  # every window once
+        epochs.append(firsts)
+    assert epochs[0] != epochs[1]  # a new order each epoch
+
+
 def test_transposition_shifts_pitches_within_range_and_keeps_rests():
-    rng = np.random.default_rng(0)
-    x = np.array([[0, 61, 61, 65], [0, 0, 0, 0], [128, 127, 0, 128]], dtype=np.uint8)
-    y = np.array([62, 0, 1], dtype=np.uint8)
-    for _ in range(50):
-        tx, ty = utils.transpose_windows(x, y, 5, rng)
-        shift = tx.astype(int) - x
-        assert np.all(shift[x == 0] == 0)
-        assert len(set(shift[0, 1:])) == 1 and int(ty[0]) - int(y[0]) == shift[0, 1] and abs(shift[0, 1]) <= 5
-        assert tx.max() <= 128 and shift[2, 0] <= 0
+    import keras
+    keras.utils.set_random_seed(0)
+    # three melodies: pitches with rests, rests only, and one that touches the top of the range
+    melodies = [np.array([0, 61, 61, 65, 62], np.uint8), np.zeros(5, np.uint8), np.array([128, 127, 0, 128, 1], np.uint8)]
+    steps, starts = utils.make_windows(melodies, window_size=4)
+    shifts = set()
+    dataset = utils.make_dataset(steps, starts, 4, 3, 129, transpose=5)
+    for _ in range(100):  # epochs
+        for x, y in dataset:
+            xy = np.concatenate([np.argmax(x.numpy(), axis=2), y.numpy()[:, None]], axis=1)
+            original = steps[starts[:, None] + np.arange(5)]
+            shift = xy - original
+            assert np.all(shift[original == 0] == 0)  # rests stay rests
+            assert len(set(shift[0, 1:])) == 1 and abs(shift[0, 1]) <= 5  # one shift for the whole window
+            assert xy.max() <= 128 and shift[2, 0] <= 0  # never above pitch 127
+            shifts.add(int(shift[0, 1]))
+    assert shifts == set(range(-5, 6))
 
 
 def test_experiments_are_numbered_after_the_highest(tmp_path):
