@@ -228,7 +228,7 @@ def main(argv=None):
     ]
     try:
         history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
-                            initial_epoch=done, callbacks=callbacks)
+                            initial_epoch=done, callbacks=callbacks, shuffle=False)  # the dataset shuffles itself
     except KeyboardInterrupt:
         kept = utils.list_checkpoints(experiment_dir)
         sys.exit(f"\nInterrupted: {len(kept)} complete epoch checkpoints kept in {experiment_dir}/checkpoints; "

@@ -261,7 +261,7 @@ def midi_to_wav(midi, path, sample_rate=22050):
     soundfont = next((p for p in [os.environ.get("SOUNDFONT", "")] + SOUNDFONTS if p and os.path.isfile(p)), None)
     if soundfont:
         try:
-            audio = midi.fluidsynth(fs=sample_rate, sf2_path=soundfont)
+            audio = midi.fluidsynth(fs=sample_rate, synthesizer=soundfont)
             synthesizer = f"FluidSynth with {soundfont}"
         except (ImportError, OSError, ValueError):  # pyfluidsynth or its library missing
             audio = None
