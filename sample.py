@@ -73,10 +73,9 @@ def load_seed_melodies(config, data_dir, prime_file):
     if prime_file:
         if not os.path.isfile(prime_file):
             sys.exit(f"error: --prime_file {prime_file} does not exist")
-        notes, info = utils.midi_to_notes(prime_file)
+        melodies, info = utils.midi_to_steps(prime_file, encoding)
         if info["skipped"]:
             sys.exit(f"error: cannot use --prime_file {prime_file}: {info['skipped']}")
-        melodies = [utils.notes_to_steps(n, encoding) for n in notes]
         if not any(len(m) > window_size for m in melodies):
             sys.exit(f"error: --prime_file {prime_file} has no melody longer than the experiment's window "
                      f"of {window_size} sixteenth notes; choose a longer file")

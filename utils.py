@@ -211,9 +211,9 @@ def steps_to_midi(steps, qpm=120.0, program=0, encoding="roll", velocity=90):
 
 
 def midi_to_steps(path, encoding="roll"):
-    """A MIDI file -> list of its monophonic melodies as uint8 class arrays (see midi_to_notes)."""
-    melodies, _ = midi_to_notes(path)
-    return [notes_to_steps(notes, encoding) for notes in melodies]
+    """A MIDI file -> (its monophonic melodies as uint8 class arrays, info), as midi_to_notes."""
+    melodies, info = midi_to_notes(path)
+    return [notes_to_steps(notes, encoding) for notes in melodies], info
 
 
 def steps_to_png(path, seed_steps, steps, encoding="roll", title=None):

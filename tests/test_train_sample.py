@@ -9,6 +9,7 @@ import pytest
 import sample
 import train
 import utils
+from conftest import write_midi
 
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
 
@@ -144,3 +145,15 @@ def test_sample_writes_a_piano_roll_beside_each_file_and_audio_on_request(traine
         last_end = pretty_midi.PrettyMIDI(path).get_end_time()
         assert last_end - 0.01 <= seconds <= 32 * 0.125 + 2  # the whole melody, plus a release tail
     assert sorted(os.listdir(tmp_path / "out")) == ["1.mid", "1.png", "1.wav", "2.mid", "2.png", "2.wav"]
+
+
+def test_prime_file_seeds_every_melody(trained, tmp_path, monkeypatch):
+    prime = write_midi(tmp_path / "prime.mid", [[(s, s + 1, 40) for s in range(12)]])  # a low E, repeated
+    seen = []
+    real = sample.generate
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a: seen.append(seeds) or real(model, seeds, *a))
+    sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "8", "--seed", "3",
+                 "--prime_file", prime, "--save_dir", str(tmp_path / "out")])
+    (seeds,) = seen
+    assert seeds.shape == (2, 8) and np.all(seeds == 40 + 1)  # roll class of pitch 40
+    assert sorted(os.listdir(tmp_path / "out")) == ["1.mid", "1.png", "2.mid", "2.png"]
