@@ -163,8 +163,6 @@ def main(argv=None):
     config = utils.load_config(experiment_dir)
     window_size, encoding = config["window_size"], config["encoding"]
     melodies = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
-    save_dir = args.save_dir or os.path.join(experiment_dir, "generated")
-    os.makedirs(save_dir, exist_ok=True)
 
     # seeds: a random window of the seed melodies for each file
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
@@ -182,6 +180,8 @@ def main(argv=None):
     generated = generate(model, seeds, args.file_length, args.temperature, rng)
 
     qpm = args.tempo or config.get("qpm") or 120.0
+    save_dir = args.save_dir or os.path.join(experiment_dir, "generated")
+    os.makedirs(save_dir, exist_ok=True)
     first = next_free_number(save_dir)
     written = []
     for i, (seed_steps, melody) in enumerate(zip(seeds, generated)):
