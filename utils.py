@@ -1,6 +1,8 @@
-"""MIDI <-> steps, the melody cache, windows, the file split and experiment folders.
+"""MIDI <-> steps, the melody cache, windows and the tf.data pipeline, the file split, piano-roll
+pictures and audio, and experiment folders.
 
-No TensorFlow here: worker processes that parse MIDI import this module and stay light.
+TensorFlow and matplotlib are imported only inside the functions that need them, so worker
+processes that parse MIDI, and scripts' --help, stay light.
 
 The grid: one step is a sixteenth note (STEPS_PER_QUARTER = 4), computed from MIDI ticks, so a
 tempo change never stretches it. A melody is a uint8 array of class indices, one per step:
@@ -171,15 +173,10 @@ def notes_to_steps(notes, encoding="roll"):
     marks = np.full(length, -1, dtype=np.int16)  # -1: same class as the step before
     ends = notes[:, 1]
     marks[ends[ends < length]] = 0  # a rest starts where a note ends ...
-    if encoding == "roll":
-        marks[notes[:, 0]] = notes[:, 2] + 1  # ... unless the next note starts there
-        last = np.maximum.accumulate(np.where(marks >= 0, np.arange(length), 0))
-        return marks[last].astype(np.uint8)
-    marks[notes[:, 0]] = notes[:, 2] + 2
-    last = np.maximum.accumulate(np.where(marks >= 0, np.arange(length), 0))
-    steps = marks[last]
-    held = (marks < 0) & (steps >= 2)
-    steps[held] = 1
+    marks[notes[:, 0]] = notes[:, 2] + (1 if encoding == "roll" else 2)  # ... unless a note starts there
+    steps = marks[np.maximum.accumulate(np.where(marks >= 0, np.arange(length), 0))]  # carry each mark on
+    if encoding == "onset":
+        steps[(marks < 0) & (steps >= 2)] = 1  # after its first step, a note is held
     return steps.astype(np.uint8)
 
 
@@ -395,8 +392,11 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
     shas = [hash_file(p) for p in paths]
     cache_file = cache_path(data_dir)
     cached = load_cache(cache_file)
-    todo = sorted({(sha, p) for sha, p in zip(shas, paths) if sha and sha not in cached}, key=lambda x: x[1])
-    todo = list({sha: p for sha, p in todo}.items())  # identical files are parsed once
+    todo = {}  # sha1 -> the first path with that content: identical files are parsed once
+    for sha, path in zip(shas, paths):
+        if sha and sha not in cached:
+            todo.setdefault(sha, path)
+    todo = list(todo.items())
     if todo:
         say(f"Parsing {len(todo)} of {len(paths)} MIDI files under {data_dir} "
             f"({len(paths) - len(todo)} from the cache {cache_file})")
@@ -550,7 +550,8 @@ def make_experiment_dir(path=None, root="experiments"):
         os.makedirs(path, exist_ok=True)
         return path
     os.makedirs(root, exist_ok=True)
-    number = list_experiments(root)[-1][0] + 1 if list_experiments(root) else 1
+    existing = list_experiments(root)
+    number = existing[-1][0] + 1 if existing else 1
     while True:
         path = os.path.join(root, f"{number:02d}")
         try:
