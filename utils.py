@@ -362,10 +362,10 @@ def hash_file(path):
         return None
 
 
-def parse_files(paths, n_jobs=1, max_files_in_ram=25):
+def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
     """midi_to_notes for each path, in order, in n_jobs processes; with a progress bar."""
     results = []
-    bar = tqdm(total=len(paths), desc="Parsing MIDI", unit="file", disable=not paths, file=sys.stdout)
+    bar = tqdm(total=len(paths), desc="Parsing MIDI", unit="file", disable=quiet or not paths, file=sys.stdout)
     if n_jobs == 1:
         for path in paths:
             results.append(midi_to_notes(path))
@@ -400,7 +400,7 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
     if todo:
         say(f"Parsing {len(todo)} of {len(paths)} MIDI files under {data_dir} "
             f"({len(paths) - len(todo)} from the cache {cache_file})")
-        for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram)):
+        for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram, quiet)):
             cached[sha] = result
     kept = {sha: cached[sha] for sha in shas if sha}
     if todo or len(kept) != len(cached):
