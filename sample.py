@@ -89,45 +89,61 @@ def load_seed_melodies(config, data_dir, prime_file):
     return melodies
 
 
-def generate(model, seeds, file_length, temperature, rng):
+def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None):
     """Continue each seed window by file_length steps, as one batch.
 
-    seeds: (batch, window_size) classes. Returns (batch, file_length) uint8 classes. Each step is
-    drawn from the model's output on exactly the last window_size steps, as model.predict on that
-    window would give it, but all in one compiled loop (see README: "How sampling works").
+    seeds: (batch, history + window_size) classes, history = max(lookback) steps before the window
+    (0 without lookback); positions: (batch,) where each window's first step stands in its bar.
+    Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
+    exactly the last window_size steps, as model.predict on that window would give it, but all in
+    one compiled loop (see README: "How sampling works").
     """
     import keras
     import tensorflow as tf
 
     cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
-    dense = model.layers[-1]
-    batch, window_size = seeds.shape
+    dense = model.get_layer("next_step") if lookback else model.layers[-1]
+    batch, seed_length = seeds.shape
+    history = max(lookback, default=0)
+    window_size = seed_length - history
     num_classes = dense.units
+    lags = list(lookback)
     # lane j holds the window that started at a step t with t % window_size == j: row r is lane r // batch
     lane_of_row = tf.repeat(tf.range(window_size), batch)
+
+    def read(steps, t):
+        """What the model reads at window step t: (batch, features), from the steps so far."""
+        token = steps.read(history + t)
+        if not lookback:
+            return tf.one_hot(token, num_classes)
+        lagged = tf.stack([steps.read(history + t - lag) for lag in lags], axis=1)  # (batch, K)
+        return utils.lookback_features(token, lagged, (positions + t) % utils.STEPS_PER_BAR, num_classes)
 
     @tf.function
     def run(seeds, uniforms):
         states = [cell.get_initial_state(window_size * batch) for cell in cells]
         states = [s if isinstance(s, (list, tuple)) else [s] for s in states]
-        token = seeds[:, 0]
-        output = tf.TensorArray(tf.int32, size=file_length)
+        # steps[i]: (batch,) the i-th step of history, seed window, then what is generated
+        steps = tf.TensorArray(tf.int32, size=seed_length + file_length, clear_after_read=False,
+                               element_shape=[batch]).scatter(tf.range(seed_length), tf.transpose(seeds))
         for t in tf.range(window_size + file_length - 1):
             # the lane whose window starts at step t forgets everything, then all lanes read step t
             keep = tf.cast(lane_of_row != t % window_size, tf.float32)[:, None]
-            x = tf.one_hot(tf.tile(token, [window_size]), num_classes)  # (window_size * batch, classes)
+            x = tf.tile(read(steps, t), [window_size, 1])  # (window_size * batch, features)
             new_states = []
             for cell, state in zip(cells, states):
                 x, state = cell(x, [s * keep for s in state], training=False)
                 new_states.append(state if isinstance(state, (list, tuple)) else [state])
             states = new_states
             # the lane that started window_size - 1 steps ago has now read a whole window
-            done = (t + 1) % window_size
-            if t + 1 < window_size:
-                token = seeds[:, t + 1]
-            else:
-                h = tf.reshape(x, [window_size, batch, -1])[done]  # (batch, rnn_size)
+            if t + 1 >= window_size:
+                h = tf.reshape(x, [window_size, batch, -1])[(t + 1) % window_size]  # (batch, rnn_size)
                 logits = tf.matmul(h, dense.kernel) + dense.bias
+                if lookback:  # copy_gates: weight on the class found each lookback before the next step
+                    gate = model.get_layer("copy_gates")
+                    gates = tf.matmul(h, gate.kernel) + gate.bias  # (batch, K)
+                    candidates = tf.stack([steps.read(history + t + 1 - lag) for lag in lags], axis=1)
+                    logits += tf.einsum("bk,bkc->bc", gates, tf.one_hot(candidates, num_classes))
                 if temperature == 0:
                     token = tf.argmax(logits, axis=1, output_type=tf.int32)
                 else:
@@ -136,9 +152,10 @@ def generate(model, seeds, file_length, temperature, rng):
                     u = uniforms[t + 1 - window_size] * cdf[:, -1]
                     count = tf.reduce_sum(tf.cast(cdf < u[:, None], tf.int32), axis=1)
                     token = tf.minimum(count, num_classes - 1)
-                output = output.write(t + 1 - window_size, token)
-        return tf.transpose(output.stack())
+                steps = steps.write(history + t + 1, token)
+        return tf.transpose(steps.gather(tf.range(seed_length, seed_length + file_length)))
 
+    positions = tf.constant(np.zeros(batch) if positions is None else positions, tf.int32)
     uniforms = rng.random((file_length, batch), dtype=np.float32)
     return run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
 
@@ -167,8 +184,14 @@ def main(argv=None):
     # seeds: a random window of the seed melodies for each file
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
     rng = np.random.default_rng(seed)
-    steps, starts = utils.make_windows(melodies, window_size)
-    seeds, _ = utils.windows_at(steps, rng.choice(starts, size=args.num_files), window_size)
+    lookback = config.get("lookback", [])
+    history = max(lookback, default=0)
+    steps, starts = utils.make_windows(melodies, window_size, history)
+    if lookback:  # a lookback model knows bars: begin each file on a bar line of its seed melody
+        on_bar_line = starts[(starts + window_size) % utils.STEPS_PER_BAR == 0]
+        starts = on_bar_line if len(on_bar_line) else starts
+    chosen = rng.choice(starts, size=args.num_files)
+    seeds, _ = utils.windows_at(steps, chosen, window_size, history)  # (num_files, history + window_size)
 
     import keras
     print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
@@ -177,14 +200,15 @@ def main(argv=None):
         model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    generated = generate(model, seeds, args.file_length, args.temperature, rng)
+    generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
+                         positions=chosen % utils.STEPS_PER_BAR)
 
     qpm = args.tempo or config.get("qpm") or 120.0
     save_dir = args.save_dir or os.path.join(experiment_dir, "generated")
     os.makedirs(save_dir, exist_ok=True)
     first = next_free_number(save_dir)
     written = []
-    for i, (seed_steps, melody) in enumerate(zip(seeds, generated)):
+    for i, (seed_steps, melody) in enumerate(zip(seeds[:, history:], generated)):
         path = os.path.join(save_dir, f"{first + i}.mid")
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)

@@ -38,6 +38,7 @@ def build_parser():
     parser.add_argument("--num_layers", type=int, default=1, help="stacked recurrent layers (default: %(default)s)")
     parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent layer type (default: %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each recurrent layer, in [0, 1) (default: %(default)s)")
+    parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's position in its bar (default: none)")
     # training
     parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step (default: %(default)s)")
@@ -72,6 +73,8 @@ def check_args(args):
         sys.exit(f"error: --learning_rate must be above 0, got {args.learning_rate}")
     if not args.grad_clip >= 0:
         sys.exit(f"error: --grad_clip must be 0 (off) or above, got {args.grad_clip}")
+    if any(steps < 1 for steps in args.lookback):
+        sys.exit(f"error: --lookback takes steps back of at least 1 sixteenth note, got {args.lookback}")
     if not 0 <= args.transpose <= 127:
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
 
@@ -123,15 +126,32 @@ def load_data(config, resuming):
 
 
 def build_model(config):
-    """num_layers stacked recurrent layers, each followed by Dropout, then a Dense softmax."""
+    """num_layers stacked recurrent layers, each followed by Dropout, then a Dense softmax.
+
+    With --lookback (after Magenta's Lookback RNN): each step's input also says whether it repeats
+    the step each lookback before, and where the step stands in its bar; and a second Dense head
+    (copy_gates) adds a weight to the logit of the class found each lookback before the next step,
+    the role of the Lookback RNN's 'repeat 1 bar ago' labels, so that "play again what was played
+    a phrase ago" is one confident decision rather than 129 classes to get right.
+    """
     import keras
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
-    num_classes = config["num_classes"]
-    model = keras.Sequential([keras.Input((config["window_size"], num_classes))])
+    num_classes, window_size, lookback = config["num_classes"], config["window_size"], config.get("lookback", [])
+    extra = len(lookback) + utils.STEPS_PER_BAR if lookback else 0  # the repeat flags and the position in the bar
+    steps = keras.Input((window_size, num_classes + extra), name="steps")
+    x = steps
     for i in range(config["num_layers"]):
-        model.add(cell(config["rnn_size"], return_sequences=i < config["num_layers"] - 1))
-        model.add(keras.layers.Dropout(config["dropout"]))
-    model.add(keras.layers.Dense(num_classes, activation="softmax"))
+        x = cell(config["rnn_size"], return_sequences=i < config["num_layers"] - 1)(x)
+        x = keras.layers.Dropout(config["dropout"])(x)
+    if not lookback:
+        model = keras.Model(steps, keras.layers.Dense(num_classes, activation="softmax")(x))
+    else:
+        candidates = keras.Input((len(lookback), num_classes), name="lookback")  # one-hot: what each lookback holds
+        logits = keras.layers.Dense(num_classes, name="next_step")(x)
+        gates = keras.layers.Dense(len(lookback), name="copy_gates")(x)  # (batch, K): how much to copy each
+        copied = keras.layers.Dot(axes=1)([gates, candidates])  # (batch, num_classes): gate k on class k's lookback
+        outputs = keras.layers.Activation("softmax")(keras.layers.Add()([logits, copied]))
+        model = keras.Model([steps, candidates], outputs)
     options = {"global_clipnorm": config["grad_clip"] or None}
     if config["learning_rate"]:
         options["learning_rate"] = config["learning_rate"]
@@ -166,9 +186,12 @@ def main(argv=None):
     # data
     train_files, validation_files, totals = load_data(config, resuming)
     num_classes = utils.NUM_CLASSES[config["encoding"]]
-    window_size = config["window_size"]
-    train_steps, train_starts = utils.make_windows(utils.files_to_steps(train_files, config["encoding"]), window_size)
-    val_steps, val_starts = utils.make_windows(utils.files_to_steps(validation_files, config["encoding"]), window_size)
+    window_size, lookback = config["window_size"], config.get("lookback", [])
+    history = max(lookback, default=0)
+    train_steps, train_starts = utils.make_windows(utils.files_to_steps(train_files, config["encoding"]), window_size,
+                                                   history)
+    val_steps, val_starts = utils.make_windows(utils.files_to_steps(validation_files, config["encoding"]), window_size,
+                                               history)
     print(f"Windows of {window_size} steps: {len(train_starts)} for training from {len(train_files)} files, "
           f"{len(val_starts)} for validation from {len(validation_files)} files")
 
@@ -194,8 +217,9 @@ def main(argv=None):
     keras.utils.set_random_seed(config["seed"])
     train_data = utils.make_dataset(train_steps, train_starts, window_size, config["batch_size"], num_classes,
                                     shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
-                                    seed=config["seed"])
-    val_data = utils.make_dataset(val_steps, val_starts, window_size, config["batch_size"], num_classes)
+                                    seed=config["seed"], lookback=lookback)
+    val_data = utils.make_dataset(val_steps, val_starts, window_size, config["batch_size"], num_classes,
+                                  lookback=lookback)
     steps_per_epoch = math.ceil(len(train_starts) / config["batch_size"])
 
     # model: a new one, or the latest complete checkpoint of the experiment being resumed

@@ -25,6 +25,7 @@ import pretty_midi
 from tqdm import tqdm
 
 STEPS_PER_QUARTER = 4  # sixteenth notes
+STEPS_PER_BAR = 16  # a bar of 4/4: where a step stands in its bar, and how repetition is measured
 NUM_CLASSES = {"roll": 129, "onset": 130}
 MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are read
 MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
@@ -462,29 +463,52 @@ def files_to_steps(files, encoding="roll"):
     return [notes_to_steps(m, encoding) for f in files for m in f["melodies"] if len(m)]
 
 
-def make_windows(melodies, window_size):
+def make_windows(melodies, window_size, history=0):
     """Melodies -> (steps, starts): one flat uint8 array and the start of every window in it.
 
     Window k is steps[starts[k] : starts[k] + window_size] and its target, the step right after
     it, is steps[starts[k] + window_size]. No window crosses from one melody into the next.
+    history > 0 (models with --lookback): each melody is preceded by at least `history` steps of
+    rest (the silence before a tune) and padded with rests to whole bars, so the steps a window's
+    lookback reaches are always at hand, and a step's position in its bar is its index % STEPS_PER_BAR.
     """
     melodies = [m for m in melodies if len(m) > window_size]
     lengths = np.array([len(m) for m in melodies], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    before = -(-history // STEPS_PER_BAR) * STEPS_PER_BAR  # whole bars of rest
+    if history:
+        melodies = [np.concatenate([np.zeros(before, np.uint8), m, np.zeros(-len(m) % STEPS_PER_BAR, np.uint8)])
+                    for m in melodies]
+    blocks = np.array([len(m) for m in melodies], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.int64) + before
     steps = np.concatenate(melodies) if melodies else np.zeros(0, np.uint8)
     starts = np.concatenate([np.arange(o, o + n - window_size) for o, n in zip(offsets, lengths)]
                             ) if melodies else np.zeros(0, np.int64)
     return steps, starts
 
 
-def windows_at(steps, starts, window_size):
-    """(x, y) for the windows at these starts: x (n, window_size) classes, y (n,) the next step."""
-    x = steps[starts[:, None] + np.arange(window_size)]
+def windows_at(steps, starts, window_size, history=0):
+    """(x, y) for the windows at these starts: x (n, history + window_size) classes, the `history`
+    steps before each window included, and y (n,) the step right after the window."""
+    x = steps[starts[:, None] + np.arange(-history, window_size)]
     return x, steps[starts + window_size]
 
 
+def lookback_features(current, lagged, position, num_classes):
+    """What a --lookback model reads at each step, in TensorFlow ops.
+
+    current: (...) classes; lagged: (..., K) the classes `lookback` steps before each; position:
+    (...) where each step stands in its bar. Returns (..., num_classes + K + STEPS_PER_BAR) float32:
+    the step one-hot, whether it repeats the step each lookback before (Magenta's Lookback RNN
+    'repeating' flags), and its position in the bar one-hot.
+    """
+    import tensorflow as tf
+
+    return tf.concat([tf.one_hot(current, num_classes), tf.cast(current[..., None] == lagged, tf.float32),
+                      tf.one_hot(position, STEPS_PER_BAR)], axis=-1)
+
+
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
-                 encoding="roll", seed=0):
+                 encoding="roll", seed=0, lookback=()):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -493,11 +517,17 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     shuffle, every window is seen exactly once per epoch, in a new order each epoch. transpose > 0
     shifts each window and its target by a random number of semitones in [-transpose, transpose],
     only as far as keeps all its pitches in 0..127.
+
+    lookback (steps, from make_windows with history >= max(lookback)): x is instead a dict of
+    "steps": (batch, window_size, num_classes + K + STEPS_PER_BAR) lookback_features, and
+    "lookback": (batch, K, num_classes) one-hot, the step each lookback before the target, which
+    the model may copy.
     """
     import tensorflow as tf
 
     steps = tf.constant(steps)
-    offsets = tf.range(window_size + 1, dtype=tf.int64)  # a window and its target
+    history = max(lookback, default=0)
+    offsets = tf.range(-history, window_size + 1, dtype=tf.int64)  # history, the window and its target
     first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
 
     def transpose_batch(xy, random_seed):
@@ -512,10 +542,18 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         return tf.where(is_note, xy + shift[:, None], xy)
 
     def cut_batch(batch_starts, random_seed):
-        xy = tf.cast(tf.gather(steps, batch_starts[:, None] + offsets), tf.int32)  # (batch, window_size + 1)
+        xy = tf.cast(tf.gather(steps, batch_starts[:, None] + offsets), tf.int32)  # (batch, history + window_size + 1)
         if transpose:
             xy = transpose_batch(xy, random_seed)
-        return tf.one_hot(xy[:, :-1], num_classes), xy[:, -1]
+        x, y = xy[:, history:-1], xy[:, -1]
+        if not lookback:
+            return tf.one_hot(x, num_classes), y
+        lags = tf.constant(lookback)
+        lagged = tf.gather(xy, history + tf.range(window_size)[:, None] - lags, axis=1)  # (batch, window_size, K)
+        position = tf.cast((batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)) % STEPS_PER_BAR, tf.int32)
+        candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
+        return {"steps": lookback_features(x, lagged, position, num_classes),
+                "lookback": tf.one_hot(candidates, num_classes)}, y
 
     starts = tf.constant(starts, tf.int64)
     # random seeds, new every pass over the data (epoch): one for its order, one per batch

@@ -151,7 +151,7 @@ def test_prime_file_seeds_every_melody(trained, tmp_path, monkeypatch):
     prime = write_midi(tmp_path / "prime.mid", [[(s, s + 1, 40) for s in range(12)]])  # a low E, repeated
     seen = []
     real = sample.generate
-    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a: seen.append(seeds) or real(model, seeds, *a))
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a, **kw: seen.append(seeds) or real(model, seeds, *a, **kw))
     sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "8", "--seed", "3",
                  "--prime_file", prime, "--save_dir", str(tmp_path / "out")])
     (seeds,) = seen
