@@ -101,13 +101,15 @@ def summarize_predictions(p_true, predicted, targets, changes):
     return {name: (None if math.isnan(value) else value) for name, value in summary.items()}
 
 
-def score_model(model, x, y, num_classes, batch_size, chunk=8192):
-    """model.predict on one-hot windows, chunk windows at a time -> (p_true (n,), predicted (n,))."""
-    one_hot = np.eye(num_classes, dtype="float32")  # one_hot[x]: (chunk, window_size, num_classes)
+def score_model(model, steps, starts, y, config, batch_size, chunk=8192):
+    """model.predict on the windows at these starts, chunk windows at a time, fed as in training
+    (utils.make_dataset) -> (p_true (n,), predicted (n,))."""
     p_true, predicted = [], []
-    for i in range(0, len(x), chunk):
-        probabilities = model.predict(one_hot[x[i:i + chunk]], batch_size=batch_size, verbose=0)
-        p, best = score_distributions(probabilities, y[i:i + chunk])
+    for i in range(0, len(starts), chunk):
+        data = utils.make_dataset(steps, starts[i:i + chunk], config["window_size"], batch_size,
+                                  config["num_classes"], encoding=config["encoding"],
+                                  lookback=config.get("lookback", []))
+        p, best = score_distributions(model.predict(data, verbose=0), y[i:i + chunk])
         p_true.append(p)
         predicted.append(best)
     return np.concatenate(p_true), np.concatenate(predicted)
@@ -306,6 +308,56 @@ def music_statistics(melodies):
 
 
 # ----------------------------------------------------------------------------
+# Structure: phrases that come back, and phrases copied from elsewhere. Melodies here are onset
+# steps (a repeated note is not a held one), cut into bars of STEPS_PER_BAR from their first note.
+
+
+def melody_segments(steps, bars):
+    """(n, bars * STEPS_PER_BAR) the melody's whole segments of `bars` bars, from its first step."""
+    length = bars * utils.STEPS_PER_BAR
+    count = len(steps) // length
+    return np.asarray(steps[:count * length], dtype=np.uint8).reshape(count, length)
+
+
+def self_repetition(melodies, bars):
+    """Share of all segments of `bars` bars that repeat an earlier segment of the same melody exactly."""
+    repeats = total = 0
+    for steps in melodies:
+        seen = set()
+        for segment in melody_segments(steps, bars):
+            repeats += segment.tobytes() in seen
+            seen.add(segment.tobytes())
+            total += 1
+    return repeats / total if total else float("nan")
+
+
+def index_segments(melodies, bars):
+    """Every run of `bars` bars of these melodies, starting at any step, as a set of bytes."""
+    length = bars * utils.STEPS_PER_BAR
+    found = set()
+    for steps in melodies:
+        if len(steps) >= length:
+            runs = np.lib.stride_tricks.sliding_window_view(np.asarray(steps, dtype=np.uint8), length)
+            found.update(run.tobytes() for run in runs)
+    return found
+
+
+def copied_share(melodies, bars, index):
+    """Share of the melodies' segments of `bars` bars found verbatim in an index_segments set."""
+    segments = [s.tobytes() for steps in melodies for s in melody_segments(steps, bars)]
+    return sum(s in index for s in segments) / len(segments) if segments else float("nan")
+
+
+def structure_statistics(melodies, indexes=None):
+    """Self-repetition of bars, 2-bar and 4-bar segments; with indexes ({2: set, 4: set} from
+    index_segments of other melodies), the share of 2-bar and 4-bar segments copied from them."""
+    stats = {f"repeated_{bars}_bars": self_repetition(melodies, bars) for bars in [1, 2, 4]}
+    for bars in [2, 4]:
+        stats[f"copied_{bars}_bars"] = copied_share(melodies, bars, indexes[bars]) if indexes else None
+    return {name: None if value is not None and math.isnan(value) else value for name, value in stats.items()}
+
+
+# ----------------------------------------------------------------------------
 # Data, tables, files
 
 
@@ -358,25 +410,35 @@ def pitch_name(pitch):
     return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def print_music_table(generated, training, overlaps):
-    g, t = generated, training
-    rows = [
-        ("melodies (notes)", f"{g['melodies']} ({g['notes']})", f"{t['melodies']} ({t['notes']})"),
-        ("lowest..highest pitch", f"{pitch_name(g['lowest_pitch'])}..{pitch_name(g['highest_pitch'])}",
-         f"{pitch_name(t['lowest_pitch'])}..{pitch_name(t['highest_pitch'])}"),
-        ("pitch span, semitones", str(g["pitch_span"]), str(t["pitch_span"])),
-        ("  per melody (mean)", f"{g['mean_pitch_span_per_melody']:.1f}", f"{t['mean_pitch_span_per_melody']:.1f}"),
-        ("rest ratio, of steps", f"{g['rest_ratio']:.3f}", f"{t['rest_ratio']:.3f}"),
-        ("longest repeated run, notes", str(g["longest_repeated_run"]), str(t["longest_repeated_run"])),
-        ("  per melody (mean)", f"{g['mean_longest_repeated_run_per_melody']:.2f}",
-         f"{t['mean_longest_repeated_run_per_melody']:.2f}"),
-        ("in best major/minor scale", f"{g['in_scale_share']:.3f}", f"{t['in_scale_share']:.3f}"),
-    ]
-    print(f"\n{'music statistics':32s}{'generated':>14s}{'training':>14s}")
-    for name, a, b in rows:
-        print(f"{name:32s}{a:>14s}{b:>14s}")
-    print(f"{'pitch-class histogram overlap':32s}{overlaps['pitch_class']:>21.3f}")
-    print(f"{'note-length histogram overlap':32s}{overlaps['note_length']:>21.3f}")
+def print_music_table(columns, overlaps):
+    """columns: [(name, music_statistics | structure_statistics)]; overlaps: of generated with training."""
+    def row(name, show):
+        print(f"{name:36s}" + "".join(f"{show(stats):>12s}" for _, stats in columns))
+
+    def share(key):
+        return lambda stats: format_number(stats[key])
+
+    print(f"\n{'music statistics':36s}" + "".join(f"{name:>12s}" for name, _ in columns))
+    row("melodies", lambda t: str(t["melodies"]))
+    row("notes", lambda t: str(t["notes"]))
+    row("lowest..highest pitch", lambda t: f"{pitch_name(t['lowest_pitch'])}..{pitch_name(t['highest_pitch'])}")
+    row("pitch span, semitones", lambda t: str(t["pitch_span"]))
+    row("  per melody (mean)", lambda t: f"{t['mean_pitch_span_per_melody']:.1f}")
+    row("rest ratio, of steps", share("rest_ratio"))
+    row("longest repeated run, notes", lambda t: str(t["longest_repeated_run"]))
+    row("  per melody (mean)", lambda t: f"{t['mean_longest_repeated_run_per_melody']:.2f}")
+    row("in best major/minor scale", share("in_scale_share"))
+    print(f"structure (onset steps, bars of {utils.STEPS_PER_BAR} steps from each melody's first note)")
+    row("bars repeating an earlier bar", share("repeated_1_bars"))
+    row("2-bar segments repeating one", share("repeated_2_bars"))
+    row("4-bar segments repeating one", share("repeated_4_bars"))
+    row("2-bar segments found elsewhere", share("copied_2_bars"))
+    row("4-bar segments found elsewhere", share("copied_4_bars"))
+    print("  (found elsewhere: verbatim anywhere in the training melodies, and for generated files in the\n"
+          "   validation melodies too, where their seeds come from; a new human tune scores the validation column)")
+    if overlaps:
+        print(f"{'pitch-class histogram overlap':36s}{overlaps['pitch_class']:>12.3f}  (generated with training)")
+        print(f"{'note-length histogram overlap':36s}{overlaps['note_length']:>12.3f}")
 
 
 def plot_histograms(path, generated, training, title=None):
@@ -439,7 +501,8 @@ def main(argv=None):
     else:
         eval_files = load_files(config["data_dir"], config["files"]["validation"])
         description = f"{window_size} steps from the {len(eval_files)} validation files of {experiment_dir}"
-    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, encoding), window_size)
+    lookback = config.get("lookback", [])
+    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, encoding), window_size, max(lookback, default=0))
     if not len(starts):
         where = args.data_dir or f"the validation files of {experiment_dir} under {config['data_dir']}"
         sys.exit(f"error: no melody longer than the window of {window_size} sixteenth notes in {where}; "
@@ -469,10 +532,11 @@ def main(argv=None):
         model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    if model.output_shape[-1] != num_classes or model.input_shape[1:] != (window_size, num_classes):
-        sys.exit(f"error: {checkpoint} takes {model.input_shape[1:]} and gives {model.output_shape[-1]} classes, "
+    takes = tuple(model.inputs[0].shape[1:])
+    if model.output_shape[-1] != num_classes or takes[0] != window_size or len(model.inputs) != 1 + bool(lookback):
+        sys.exit(f"error: {checkpoint} takes {takes} and gives {model.output_shape[-1]} classes, "
                  f"but config.json says windows of {window_size} steps and {num_classes} classes")
-    model_p, model_best = score_model(model, x, y, num_classes, args.batch_size)
+    model_p, model_best = score_model(model, steps, starts, y, config, args.batch_size)
 
     prediction = {
         "model": summarize_predictions(model_p, model_best, y, changes),
@@ -501,30 +565,39 @@ def main(argv=None):
         "music": None,
     }
 
-    # generated music against the training melodies
+    # music and structure of the generated files, the training melodies and the validation melodies
     generated_dir = args.generated_dir or os.path.join(experiment_dir, "generated")
     generated, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [])
     for note in notes:
         print(note)
+    validation_files = eval_files if not args.data_dir else load_files(config["data_dir"], config["files"]["validation"])
+    melodies = {"training": [m for f in train_files for m in f["melodies"] if len(m)],
+                "validation": [m for f in validation_files for m in f["melodies"] if len(m)],
+                "generated": generated}
+    onset = {name: [utils.notes_to_steps(m, "onset") for m in found] for name, found in melodies.items()}
+    in_training = {bars: index_segments(onset["training"], bars) for bars in [2, 4]}
+    in_seed_sources = {bars: in_training[bars] | index_segments(onset["validation"], bars) for bars in [2, 4]}
+    columns = [(name, dict(music_statistics(melodies[name]), **structure_statistics(onset[name], indexes)))
+               for name, indexes in [("generated", in_seed_sources), ("training", None), ("validation", in_training)]
+               if melodies[name]]
+    music = dict(columns)
+    overlaps = None
     figure_path = None
+    if generated:
+        overlaps = {
+            "pitch_class": histogram_overlap(music["generated"]["pitch_class_histogram"],
+                                             music["training"]["pitch_class_histogram"]),
+            "note_length": histogram_overlap(music["generated"]["note_length_histogram"],
+                                             music["training"]["note_length_histogram"]),
+        }
+        figure_path = free_path(args.figure or os.path.join(experiment_dir, "evaluation.png"))
+        plot_histograms(figure_path, music["generated"], music["training"],
+                        title=f"{generated_dir} against the training melodies of {experiment_dir}")
+    print_music_table(columns, overlaps)
     if not generated:
         print(f"\nNo generated melody to measure: no .mid file with notes in {generated_dir}; "
               f"make some with: python sample.py --experiment_dir {experiment_dir}")
-    else:
-        generated_stats = music_statistics(generated)
-        training_stats = music_statistics([m for f in train_files for m in f["melodies"] if len(m)])
-        overlaps = {
-            "pitch_class": histogram_overlap(generated_stats["pitch_class_histogram"],
-                                             training_stats["pitch_class_histogram"]),
-            "note_length": histogram_overlap(generated_stats["note_length_histogram"],
-                                             training_stats["note_length_histogram"]),
-        }
-        print_music_table(generated_stats, training_stats, overlaps)
-        results["music"] = {"generated_dir": generated_dir, "generated": generated_stats,
-                            "training": training_stats, "overlap": overlaps}
-        figure_path = free_path(args.figure or os.path.join(experiment_dir, "evaluation.png"))
-        plot_histograms(figure_path, generated_stats, training_stats,
-                        title=f"{generated_dir} against the training melodies of {experiment_dir}")
+    results["music"] = dict(music, generated_dir=generated_dir, overlap=overlaps)
 
     # files: never overwrite an earlier evaluation
     json_path = free_path(os.path.join(experiment_dir, "evaluation.json"))

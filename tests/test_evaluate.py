@@ -164,9 +164,11 @@ def test_evaluate_reports_sane_numbers_and_never_overwrites(melody_dir, tmp_path
     experiment = str(tmp_path / "exp")
     train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1"] + TINY)
 
-    # before sampling: prediction scores only, and a note that there is nothing generated
+    # before sampling: the training and validation melodies only, and a note that there is nothing generated
     first = evaluate.main(["--experiment_dir", experiment])
-    assert first["music"] is None and "No generated melody" in capsys.readouterr().out
+    assert "generated" not in first["music"] and "No generated melody" in capsys.readouterr().out
+    assert first["music"]["training"]["melodies"] == 5 and first["music"]["validation"]["melodies"] == 1
+    assert first["music"]["training"]["copied_4_bars"] is None  # nothing to compare the training tunes with
     with open(os.path.join(experiment, "evaluation.json")) as f:
         assert json.load(f) == json.loads(json.dumps(first))
 
@@ -190,9 +192,57 @@ def test_evaluate_reports_sane_numbers_and_never_overwrites(melody_dir, tmp_path
     assert all(0 <= share <= 1 for share in shares)
     assert 0 <= music["generated"]["lowest_pitch"] <= music["generated"]["highest_pitch"] <= 127
     assert results["figure"] == os.path.join(experiment, "evaluation.png") and os.path.getsize(results["figure"]) > 0
+    # the scale tunes are one 16-step figure over and over: every bar after the first comes back
+    assert music["training"]["repeated_1_bars"] == 0.75 and music["validation"]["repeated_1_bars"] == 0.75
+    # and all six are the same figure shifted, so the validation tune's 2-bar segments are all in the training ones
+    assert music["validation"]["copied_2_bars"] == 1.0
+    assert 0 <= music["generated"]["copied_2_bars"] <= 1 and music["generated"]["repeated_4_bars"] is None
 
 
 def test_roll_loses_repeated_notes_that_onset_keeps():
     melody = np.array([[0, 2, 60], [2, 4, 60], [4, 6, 62], [8, 9, 62]])  # a re-struck C, then D, rest, D
     assert evaluate.note_survival([melody], "roll") == 0.5  # both Cs merge into one long note
     assert evaluate.note_survival([melody], "onset") == 1.0
+
+
+# ----------------------------------------------------------------------------
+# Structure: self-repetition and copying, on melodies of whole bars
+
+BAR_A = np.arange(2, 18, dtype=np.uint8)  # 16 onset steps: a bar of different notes
+BAR_B = np.full(16, 1, dtype=np.uint8)  # a bar held
+BAR_C = np.zeros(16, dtype=np.uint8)  # a bar of rest
+
+
+def test_self_repetition_counts_segments_that_repeat_an_earlier_one_of_the_same_melody():
+    melody = np.concatenate([BAR_A, BAR_B, BAR_A, BAR_B, BAR_A, BAR_A])  # bars A B A B A A
+    assert evaluate.self_repetition([melody], 1) == 4 / 6  # the 3rd to 6th bars come back
+    assert evaluate.self_repetition([melody], 2) == 1 / 3  # AB AB AA: the second AB
+    assert evaluate.self_repetition([melody], 4) == 0.0  # one whole 4-bar segment: nothing before it
+    assert np.isnan(evaluate.self_repetition([BAR_A], 2))  # no whole segment at all
+
+def test_self_repetition_never_matches_across_melodies_and_drops_a_last_partial_segment():
+    first, second = np.concatenate([BAR_A, BAR_B]), np.concatenate([BAR_A, BAR_B, BAR_A[:8]])
+    assert evaluate.self_repetition([first, second], 1) == 0.0  # each bar is new in its own melody
+
+
+def test_segments_aligned_to_the_melody_start_are_what_repeat():
+    shifted = np.concatenate([BAR_C[:4], BAR_A, BAR_A, BAR_A])  # the repeats sit 4 steps off the bar lines
+    assert evaluate.self_repetition([shifted], 1) == 1 / 3  # bars 2 and 3 (from step 0) are equal, bar 1 differs
+
+
+def test_copied_share_finds_segments_anywhere_in_other_melodies():
+    tune = np.concatenate([BAR_C[:5], BAR_A, BAR_B, BAR_C])  # A B at an offset of 5 steps
+    index = evaluate.index_segments([tune], 2)
+    generated = np.concatenate([BAR_A, BAR_B, BAR_B, BAR_A])  # AB (found), BA (not found)
+    assert evaluate.copied_share([generated], 2, index) == 0.5
+    assert evaluate.copied_share([generated], 2, evaluate.index_segments([BAR_A], 2)) == 0.0  # too short to hold one
+
+
+def test_structure_statistics_report_copying_only_against_given_melodies():
+    melody = np.tile(BAR_A, 8)  # one bar, 8 times
+    stats = evaluate.structure_statistics([melody])
+    assert (stats["repeated_1_bars"], stats["repeated_2_bars"], stats["repeated_4_bars"]) == (7 / 8, 3 / 4, 1 / 2)
+    assert stats["copied_2_bars"] is None and stats["copied_4_bars"] is None
+    copied = evaluate.structure_statistics([melody], {2: evaluate.index_segments([melody], 2),
+                                                      4: evaluate.index_segments([melody], 4)})
+    assert copied["copied_2_bars"] == 1.0 and copied["copied_4_bars"] == 1.0
