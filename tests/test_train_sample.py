@@ -157,3 +157,58 @@ def test_prime_file_seeds_every_melody(trained, tmp_path, monkeypatch):
     (seeds,) = seen
     assert seeds.shape == (2, 8) and np.all(seeds == 40 + 1)  # roll class of pitch 40
     assert sorted(os.listdir(tmp_path / "out")) == ["1.mid", "1.png", "2.mid", "2.png"]
+
+
+# ----------------------------------------------------------------------------
+# --lookback: a model that sees, and may copy, the steps a bar or more before
+
+LOOKBACK = ["--encoding", "onset", "--lookback", "3", "7"]
+
+
+def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(melody_dir, tmp_path):
+    import keras
+    experiment = str(tmp_path / "exp")
+    train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1"] + TINY + LOOKBACK)
+    with open(os.path.join(experiment, "config.json")) as f:
+        assert json.load(f)["lookback"] == [3, 7]
+    train.main(["--experiment_dir", experiment, "--num_epochs", "2"])  # resumes from epoch 1
+    (_, first), (_, second) = utils.list_checkpoints(experiment)
+    model = keras.saving.load_model(second, safe_mode=True)  # stock layers only: no registration, no code
+    config = utils.load_config(experiment)
+    steps, starts = utils.make_windows([np.arange(2, 40, dtype=np.uint8)], 8, history=7)
+    data = utils.make_dataset(steps, starts, 8, 16, 130, lookback=[3, 7])
+    before = keras.saving.load_model(first, safe_mode=True).predict(data, verbose=0)
+    after = model.predict(data, verbose=0)
+    assert np.allclose(after.sum(axis=1), 1, atol=1e-5) and not np.allclose(before, after)  # epoch 2 trained on
+    assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.STEPS_PER_BAR) and config["num_classes"] == 130
+    written = sample.main(["--experiment_dir", experiment, "--num_files", "2", "--file_length", "40", "--seed", "1"])
+    assert len(written) == 2 and all(utils.midi_to_notes(path)[0] for path in written)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature):
+    import keras
+    lookback, window_size, history, length = [3, 7], 5, 7, 12
+    config = {"cell": "lstm", "num_layers": 1, "rnn_size": 8, "window_size": window_size, "num_classes": 130,
+              "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback}
+    keras.utils.set_random_seed(0)
+    model = train.build_model(config)
+    for w in model.weights:  # far from uniform, and copy gates that matter, so a wrong input would show
+        w.assign(np.random.default_rng(1).normal(0, 0.8, w.shape))
+    seeds = np.random.default_rng(2).integers(0, 130, (3, history + window_size))
+    generated = sample.generate(model, seeds, length, temperature, np.random.default_rng(3), lookback,
+                                positions=np.full(3, history % utils.STEPS_PER_BAR))
+    # model.predict on every window the sampler saw, cut from each whole melody as training cuts them
+    expected = []
+    for row in np.concatenate([seeds, generated], axis=1).astype(np.uint8):
+        starts = np.arange(history, history + length)  # the window before generated step t starts at history + t
+        data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback)
+        expected.append(model.predict(data, verbose=0))
+    expected = np.concatenate(expected)  # (3 * length, 130)
+    if temperature == 0:
+        assert np.array_equal(expected.argmax(axis=1), generated.reshape(-1))
+    else:
+        u = np.random.default_rng(3).random((length, 3), dtype=np.float32).T.reshape(-1)
+        cdf = np.cumsum(expected, axis=1)
+        drawn = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(axis=1), 129)
+        assert np.mean(drawn == generated.reshape(-1)) > 0.97  # float32 ties at a CDF edge may differ
