@@ -191,7 +191,10 @@ def main(argv=None):
         on_bar_line = starts[(starts + window_size) % utils.STEPS_PER_BAR == 0]
         starts = on_bar_line if len(on_bar_line) else starts
     chosen = rng.choice(starts, size=args.num_files)
-    seeds, _ = utils.windows_at(steps, chosen, window_size, history)  # (num_files, history + window_size)
+    seeds, _ = utils.windows_at(steps, chosen, window_size)
+    # a lookback model reads the seed window as a tune's opening, silence before it, so that it builds
+    # its phrases on the seed instead of reciting the rest of the seed's tune
+    seeds = np.pad(seeds, ((0, 0), (history, 0)))  # (num_files, history + window_size)
 
     import keras
     print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
