@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+import media
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
@@ -216,9 +217,9 @@ def main(argv=None):
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)
         # the picture shows the seed (not in the MIDI file) before what the model wrote
-        utils.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")
+        media.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")
         if args.wav:
-            synthesizer = utils.midi_to_wav(midi, path[:-4] + ".wav")
+            synthesizer = media.midi_to_wav(midi, path[:-4] + ".wav")
         print(f"  wrote {path}, .png" + (", .wav" if args.wav else ""))
         written.append(path)
     if args.wav:

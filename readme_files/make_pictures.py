@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import numpy as np  # noqa: E402
 
+import media  # noqa: E402
 import sample  # noqa: E402
 import utils  # noqa: E402
 
@@ -129,7 +130,7 @@ def main(argv=None):
     png_path = os.path.join(args.save_dir, "generated.png")
     epoch = int(utils.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
     title = f"seed: {os.path.basename(args.melody)} (grey), then {experiment_dir} after epoch {epoch}"
-    utils.steps_to_png(png_path, seed_steps, generated, encoding=encoding, title=title)
+    media.steps_to_png(png_path, seed_steps, generated, encoding=encoding, title=title)
     print(f"Wrote {png_path} ({args.file_length} steps generated from {checkpoint})")
 
 
