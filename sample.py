@@ -1,5 +1,6 @@
 """Generate new melodies with the latest checkpoint of an experiment.
 
+    python sample.py --experiment_dir experiments/pretrained --wav  # the model that ships, with audio
     python sample.py --num_files 10                                # latest experiment, 10 files
     python sample.py --experiment_dir experiments/01 --temperature 0.8 --seed 1
     python sample.py --prime_file my_tune.mid --midi_instrument Flute --tempo 100

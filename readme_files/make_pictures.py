@@ -22,8 +22,6 @@ import media  # noqa: E402
 import sample  # noqa: E402
 import utils  # noqa: E402
 
-PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,10 +71,10 @@ def draw_frame(axes, notes, start, window_size, length):
         left = np.maximum(part[:, 0], low)
         axes.barh(part[:, 2], np.minimum(part[:, 1], high) - left, left=left, height=0.8, color=color, zorder=3)
     sounding = notes[(notes[:, 0] <= target) & (notes[:, 1] > target)]
-    what = "a rest" if not len(sounding) else f"{PITCH_NAMES[sounding[0, 2] % 12]}{sounding[0, 2] // 12 - 1}"
+    what = media.note_name(sounding[0, 2]) if len(sounding) else "a rest"
     pitches = notes[notes[:, 0] < length, 2]
     ticks = [p for p in range(pitches.min() - 1, pitches.max() + 2) if p % 12 in (0, 4, 7)]  # C, E, G
-    axes.set_yticks(ticks, [f"{PITCH_NAMES[p % 12]}{p // 12 - 1}" for p in ticks], fontsize=7)
+    axes.set_yticks(ticks, [media.note_name(p) for p in ticks], fontsize=7)
     axes.set_ylim(pitches.min() - 1.5, pitches.max() + 1.5)
     axes.set_xlim(0, length)
     axes.tick_params(axis="x", labelsize=7)
