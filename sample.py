@@ -85,14 +85,14 @@ def load_seed_melodies(config, data_dir, prime_file):
             sys.exit(f"error: --prime_file {prime_file} has no melody longer than the experiment's window "
                      f"of {window_size} sixteenth notes; choose a longer file")
         return melodies, [prime_file] * len(melodies)
-    files = utils.load_melodies(data_dir, quiet=True) if os.path.isdir(data_dir) else []
-    validation = set(config["files"]["validation"])
-    wanted = [f for f in files if f["path"] in validation]
-    melodies = utils.files_to_steps(wanted, encoding)
+    files = []
+    if os.path.isdir(data_dir):  # only the validation files are read (parsed once, then cached)
+        files = utils.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"])
+    melodies = utils.files_to_steps(files, encoding)
     if not any(len(m) > window_size for m in melodies):
         sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
                  f"pass --data_dir with the folder it was trained on, or --prime_file")
-    return melodies, [os.path.join(data_dir, f["path"]) for f in wanted for m in f["melodies"] if len(m)]
+    return melodies, [os.path.join(data_dir, f["path"]) for f in files for m in f["melodies"] if len(m)]
 
 
 def find_window_sources(melodies, names, window_size, history, chosen):

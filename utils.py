@@ -307,14 +307,18 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
     return results
 
 
-def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
+def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=None):
     """Every MIDI file under data_dir -> list of {path, sha1, melodies, **info}; cached per folder.
 
     path is relative to data_dir. Each file is parsed once: later calls read the cache, and only
-    parse files that are new or changed; files no longer in the folder are dropped from it.
+    parse files that are new or changed; files no longer in the folder are dropped from it. With
+    subset (paths relative to data_dir), only those files are read, and the cache keeps the others.
     """
     say = (lambda *a: None) if quiet else print
     paths = find_midi_files(data_dir)
+    if subset is not None:
+        subset = set(subset)
+        paths = [p for p in paths if os.path.relpath(p, data_dir) in subset]
     shas = [hash_file(p) for p in paths]
     cache_file = cache_path(data_dir)
     cached = load_cache(cache_file)
@@ -328,7 +332,7 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
             f"({len(paths) - len(todo)} from the cache {cache_file})")
         for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram, quiet)):
             cached[sha] = result
-    kept = {sha: cached[sha] for sha in shas if sha}
+    kept = {sha: cached[sha] for sha in shas if sha} if subset is None else cached
     if todo or len(kept) != len(cached):
         save_cache(cache_file, kept)
     files = []
