@@ -105,24 +105,24 @@ def midi_to_wav(midi, path):
     try:
         import midirenderer
     except ImportError:
-        midirenderer = None
-    if midirenderer:
+        sample_rate = 22050
+        audio = midi.synthesize(fs=sample_rate)
+        synthesizer = "pretty_midi's sine waves (pip install -r requirements.txt for real instruments)"
+    else:
         midi_bytes = io.BytesIO()
         midi.write(midi_bytes)
         with open(find_soundfont(), "rb") as f:
             rendered = midirenderer.render_wave_from(f.read(), midi_bytes.getvalue())  # a 16-bit stereo WAV
         with wave.open(io.BytesIO(rendered)) as f:
-            sample_rate, channels = f.getframerate(), f.getnchannels()
-            audio = np.frombuffer(f.readframes(f.getnframes()), "<i2").reshape(-1, channels).mean(axis=1)
-        # half the sample rate by averaging pairs: a melody needs no more, and the file is a quarter the size
-        audio, sample_rate = audio[:len(audio) // 2 * 2].reshape(-1, 2).mean(axis=1), sample_rate // 2
+            sample_rate, channels = f.getframerate() // 2, f.getnchannels()
+            samples = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+        # mono at half the sample rate, by summing each pair of frames: a melody needs no more, and
+        # the file is a quarter the size
+        pairs = samples[:len(samples) // (2 * channels) * 2 * channels].reshape(-1, 2 * channels)
+        audio = pairs.sum(axis=1, dtype=np.int32)
         synthesizer = f"midirenderer with the soundfont {find_soundfont()}"
-    else:
-        sample_rate = 22050
-        audio = midi.synthesize(fs=sample_rate)
-        synthesizer = "pretty_midi's sine waves (pip install midirenderer for real instruments, see README)"
-    audio = audio / max(1e-9, np.abs(audio).max()) * 0.9  # normalize, leaving headroom
-    pcm = (audio * 32767).astype("<i2").tobytes()
+    peak = max(1e-9, np.abs(audio).max(initial=0))
+    pcm = (audio * np.float32(0.9 * 32767 / peak)).astype("<i2").tobytes()  # as loud as it goes, with headroom
 
     def write(tmp):
         with wave.open(tmp, "wb") as f:

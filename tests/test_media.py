@@ -2,6 +2,7 @@
 import html.parser
 import os
 import struct
+import sys
 import urllib.parse
 import wave
 
@@ -54,6 +55,19 @@ def test_wav_plays_the_whole_melody_with_the_chosen_general_midi_instrument(tmp_
     assert end - 0.01 <= seconds <= end + 2 and np.abs(piano).max() > 10000
     _, flute, _, _ = render(tmp_path, pretty_midi.instrument_name_to_program("Flute"))
     assert len(flute) == len(piano) and not np.array_equal(flute, piano)
+
+
+def test_without_midirenderer_wav_falls_back_to_sine_waves_and_says_how_to_get_instruments(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "midirenderer", None)  # import midirenderer raises ImportError
+    synthesizer, audio, seconds, end = render(tmp_path, 0)
+    assert "sine" in synthesizer and "pip install" in synthesizer
+    assert end - 0.01 <= seconds <= end + 2 and np.abs(audio).max() > 10000
+
+
+def test_a_melody_of_nothing_but_rests_gives_a_silent_wav(tmp_path):
+    media.midi_to_wav(utils.steps_to_midi(np.zeros(16, np.uint8)), str(tmp_path / "rests.wav"))
+    with wave.open(str(tmp_path / "rests.wav")) as f:
+        assert not np.frombuffer(f.readframes(f.getnframes()), "<i2").any()
 
 
 class Links(html.parser.HTMLParser):
