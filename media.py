@@ -150,7 +150,7 @@ def save_origin(midi_path, origin):
 def load_origin(midi_path):
     """The dict save_origin wrote for this MIDI file, or None when there is none or it is unreadable."""
     try:
-        with open(os.path.splitext(midi_path)[0] + ".json") as f:
+        with open(midi_path[:-4] + ".json") as f:
             origin = json.load(f)
         return origin if isinstance(origin, dict) else None
     except (OSError, ValueError):
@@ -214,7 +214,7 @@ def write_index(folder):
     for its .wav, a link to it and what made it. Plain HTML and CSS, no script: it works opened from disk."""
     names = list_midi_files(folder)
     contents = " ".join(f'<a href="#{urllib.parse.quote(n[:-4])}">{html.escape(n[:-4])}</a>' for n in reversed(names))
-    title = f"Generated melodies in {os.path.basename(os.path.abspath(folder))}/"
+    title = f"Melodies in {os.path.normpath(folder)}"
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
             f"<style>{PAGE_STYLE}</style>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
             f"<p>{len(names)} MIDI files, newest first, each with its piano roll: the seed window (grey) that "
