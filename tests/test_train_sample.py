@@ -244,6 +244,21 @@ def test_each_file_records_what_made_it_and_the_page_keeps_every_run(trained, me
     assert all(f'href="{n}.mid"' in page for n in range(1, 6)) and "temperature <b>1.0</b>" in page
 
 
+@pytest.mark.parametrize("history", [0, 7])
+def test_window_sources_name_the_melody_and_step_each_window_comes_from(history):
+    rng = np.random.default_rng(0)
+    melodies = [rng.integers(2, 130, n).astype(np.uint8) for n in [30, 5, 41, 12]]  # 5 is too short for a window
+    names = ["a.mid", "b.mid", "c.mid", "c.mid"]
+    steps, starts = utils.make_windows(melodies, 8, history)
+    sources = sample.find_window_sources(melodies, names, 8, history, starts)
+    by_name = {"a.mid": [melodies[0]], "c.mid": [melodies[2], melodies[3]]}
+    for start, source in zip(starts, sources):
+        window = steps[start:start + 8]
+        step = source["seed_melody_step"]
+        assert any(np.array_equal(m[step:step + 8], window) for m in by_name[source["seed_melody"]])
+    assert [s["seed_melody"] for s in sources].count("c.mid") == (41 - 8) + (12 - 8)
+
+
 def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_validation_files(tmp_path, monkeypatch):
     import keras
     monkeypatch.chdir(ROOT)  # as on a fresh clone: its config names data/midi
