@@ -225,7 +225,7 @@ def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperat
 def test_each_file_records_what_made_it_and_the_page_keeps_every_run(trained, melody_dir, tmp_path, monkeypatch):
     seen = []
     real = sample.generate
-    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a: seen.append(seeds) or real(model, seeds, *a))
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a, **kw: seen.append(seeds) or real(model, seeds, *a, **kw))
     out = str(tmp_path / "out")
     sample.main(["--experiment_dir", trained, "--num_files", "3", "--file_length", "16", "--seed", "5", "--save_dir", out])
     sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "16", "--seed", "6", "--save_dir", out,
