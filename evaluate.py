@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+import media
 import sample
 import utils
 
@@ -27,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 MAX_NGRAM_ORDER = 8  # an n-gram of 130 classes is kept as one int64: 130**8 < 2**63
 MIN_PROBABILITY = 1e-9  # a float32 softmax can round a probability to 0; this caps one step at ~30 bits
 LONGEST_NOTE_BIN = 16  # note-length histogram: 1, 2, ..., 15 and "16 or more" sixteenth notes
-PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 MAJOR = [0, 2, 4, 5, 7, 9, 11]  # semitones above the tonic
 MINOR = [0, 2, 3, 5, 7, 8, 10]  # natural minor
 # (24, 12): row k is the major scale on tonic k, row 12 + k the minor scale on tonic k
@@ -406,10 +406,6 @@ def print_prediction_table(rows, num_windows, change_share, description):
               f"{format_number(s['bits_per_step_on_changes']):>14s}{format_number(s['accuracy_on_changes']):>10s}")
 
 
-def pitch_name(pitch):
-    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
-
-
 def print_music_table(columns, overlaps):
     """columns: [(name, music_statistics | structure_statistics)]; overlaps: of generated with training."""
     def row(name, show):
@@ -421,7 +417,7 @@ def print_music_table(columns, overlaps):
     print(f"\n{'music statistics':36s}" + "".join(f"{name:>12s}" for name, _ in columns))
     row("melodies", lambda t: str(t["melodies"]))
     row("notes", lambda t: str(t["notes"]))
-    row("lowest..highest pitch", lambda t: f"{pitch_name(t['lowest_pitch'])}..{pitch_name(t['highest_pitch'])}")
+    row("lowest..highest pitch", lambda t: f"{media.note_name(t['lowest_pitch'])}..{media.note_name(t['highest_pitch'])}")
     row("pitch span, semitones", lambda t: str(t["pitch_span"]))
     row("  per melody (mean)", lambda t: f"{t['mean_pitch_span_per_melody']:.1f}")
     row("rest ratio, of steps", share("rest_ratio"))
@@ -449,7 +445,7 @@ def plot_histograms(path, generated, training, title=None):
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), dpi=100)
     for axes, key, labels, xlabel in [
-        (left, "pitch_class_histogram", PITCH_NAMES, "pitch class"),
+        (left, "pitch_class_histogram", media.PITCH_NAMES, "pitch class"),
         (right, "note_length_histogram", [str(n) for n in range(1, LONGEST_NOTE_BIN)] + [f"{LONGEST_NOTE_BIN}+"],
          "note length (sixteenth notes)"),
     ]:

@@ -1,5 +1,6 @@
 """Generate new melodies with the latest checkpoint of an experiment.
 
+    python sample.py --experiment_dir experiments/pretrained --wav  # the model that ships, with audio
     python sample.py --num_files 10                                # latest experiment, 10 files
     python sample.py --experiment_dir experiments/01 --temperature 0.8 --seed 1
     python sample.py --prime_file my_tune.mid --midi_instrument Flute --tempo 100
@@ -7,12 +8,16 @@
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
+import pretty_midi
 
+import media
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+SHIPPED_EXPERIMENT = "experiments/pretrained"  # a small model kept in the repository (see README)
 
 
 def build_parser():
@@ -26,7 +31,7 @@ def build_parser():
     parser.add_argument("--num_files", type=int, default=10, help="number of files to generate (default: %(default)s)")
     parser.add_argument("--file_length", type=int, default=1000, help="length of each file, in sixteenth notes, seed not included (default: %(default)s)")
     parser.add_argument("--midi_instrument", default="Acoustic Grand Piano", help="General MIDI instrument, by name or program number 0-127 (default: %(default)s)")
-    parser.add_argument("--wav", action="store_true", help="also write N.wav beside each N.mid (FluidSynth when installed, see README)")
+    parser.add_argument("--wav", action="store_true", help="also write N.wav beside each N.mid, played by the instruments of a General MIDI soundfont (see README)")
     parser.add_argument("--tempo", type=float, default=None, help="tempo of the written files, in quarter notes per minute (default: the experiment's, else 120)")
     # sampling
     parser.add_argument("--temperature", type=float, default=1.0, help="below 1 sharper, above 1 more adventurous, 0 always the most likely step (default: %(default)s)")
@@ -43,7 +48,6 @@ def parse_instrument(name):
     if name.strip().isdigit() and int(name) <= 127:
         return int(name)
     try:
-        import pretty_midi
         return pretty_midi.instrument_name_to_program(name)
     except ValueError:
         sys.exit(f"error: unknown --midi_instrument {name!r}; give a General MIDI name such as "
@@ -56,7 +60,8 @@ def find_experiment(experiment_dir):
         experiments = [path for _, path in utils.list_experiments("experiments")
                        if os.path.exists(os.path.join(path, "config.json"))]
         if not experiments:
-            sys.exit("error: no experiment in experiments/; train one first: python train.py")
+            sys.exit(f"error: no experiment in experiments/; hear the one that ships with: python sample.py "
+                     f"--experiment_dir {SHIPPED_EXPERIMENT}, or train one: python train.py")
         experiment_dir = experiments[-1]
     if not os.path.exists(os.path.join(experiment_dir, "config.json")):
         sys.exit(f"error: {experiment_dir} is not an experiment (no config.json); pass one made by train.py")
@@ -68,7 +73,7 @@ def find_experiment(experiment_dir):
 
 
 def load_seed_melodies(config, data_dir, prime_file):
-    """Melodies to draw seed windows from: the prime file's, or the validation files'."""
+    """Melodies to draw seed windows from, the prime file's or the validation files', and the file of each."""
     window_size, encoding = config["window_size"], config["encoding"]
     if prime_file:
         if not os.path.isfile(prime_file):
@@ -79,14 +84,25 @@ def load_seed_melodies(config, data_dir, prime_file):
         if not any(len(m) > window_size for m in melodies):
             sys.exit(f"error: --prime_file {prime_file} has no melody longer than the experiment's window "
                      f"of {window_size} sixteenth notes; choose a longer file")
-        return melodies
-    files = utils.load_melodies(data_dir, quiet=True) if os.path.isdir(data_dir) else []
-    wanted = set(config["files"]["validation"])
-    melodies = utils.files_to_steps([f for f in files if f["path"] in wanted], encoding)
+        return melodies, [prime_file] * len(melodies)
+    files = []
+    if os.path.isdir(data_dir):  # only the validation files are read (parsed once, then cached)
+        files = utils.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"])
+    melodies = utils.files_to_steps(files, encoding)
     if not any(len(m) > window_size for m in melodies):
         sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
                  f"pass --data_dir with the folder it was trained on, or --prime_file")
-    return melodies
+    return melodies, [os.path.join(data_dir, f["path"]) for f in files for m in f["melodies"] if len(m)]
+
+
+def find_window_sources(melodies, names, window_size, history, chosen):
+    """{seed_melody: file, seed_melody_step: step in its melody} where each chosen window starts."""
+    _, starts = utils.make_windows(melodies, window_size, history)  # sorted: melody by melody, step by step
+    kept = [(len(m) - window_size, name) for m, name in zip(melodies, names) if len(m) > window_size]
+    first_window = np.cumsum([0] + [count for count, _ in kept])  # of each kept melody, in starts
+    index = np.searchsorted(starts, chosen)
+    melody = np.searchsorted(first_window, index, side="right") - 1
+    return [{"seed_melody": kept[m][1], "seed_melody_step": int(k - first_window[m])} for m, k in zip(melody, index)]
 
 
 def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None):
@@ -179,7 +195,10 @@ def main(argv=None):
     experiment_dir, checkpoint = find_experiment(args.experiment_dir)
     config = utils.load_config(experiment_dir)
     window_size, encoding = config["window_size"], config["encoding"]
-    melodies = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
+    melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
+    if args.wav and not os.path.isfile(media.find_soundfont()):
+        sys.exit(f"error: the soundfont {media.find_soundfont()} named by the SOUNDFONT environment variable "
+                 f"does not exist; point SOUNDFONT at a General MIDI .sf2 file, or unset it")
 
     # seeds: a random window of the seed melodies for each file
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
@@ -210,19 +229,30 @@ def main(argv=None):
     save_dir = args.save_dir or os.path.join(experiment_dir, "generated")
     os.makedirs(save_dir, exist_ok=True)
     first = next_free_number(save_dir)
+    # what made these files, kept beside each in N.json for index.html
+    origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
+              "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
+              "tempo": qpm, "written": time.strftime("%Y-%m-%d %H:%M")}
+    sources = find_window_sources(melodies, names, window_size, history, chosen)
     written = []
-    for i, (seed_steps, melody) in enumerate(zip(seeds[:, history:], generated)):
+    for i, (seed_steps, melody, source) in enumerate(zip(seeds[:, history:], generated, sources)):
         path = os.path.join(save_dir, f"{first + i}.mid")
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)
+        media.save_origin(path, dict(origin, **source))
         # the picture shows the seed (not in the MIDI file) before what the model wrote
-        utils.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")
+        media.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")
         if args.wav:
-            synthesizer = utils.midi_to_wav(midi, path[:-4] + ".wav")
-        print(f"  wrote {path}, .png" + (", .wav" if args.wav else ""))
+            try:
+                synthesizer = media.midi_to_wav(midi, path[:-4] + ".wav")
+            except RuntimeError as e:  # an unreadable soundfont
+                sys.exit(f"error: cannot make {path[:-4]}.wav: {str(e).splitlines()[0][:200]}")
+        print(f"  wrote {path}, .json, .png" + (", .wav" if args.wav else ""))
         written.append(path)
     if args.wav:
         print(f"Audio made with {synthesizer}")
+    media.write_index(save_dir)
+    print(f"Open {os.path.join(save_dir, 'index.html')} in a browser to look and listen")
     return written
 
 

@@ -1,8 +1,8 @@
-"""MIDI <-> steps, the melody cache, windows and the tf.data pipeline, the file split, piano-roll
-pictures and audio, and experiment folders.
+"""MIDI <-> steps, the melody cache, windows and the tf.data pipeline, the file split, and
+experiment folders. Pictures, audio and the page that shows them are in media.py.
 
-TensorFlow and matplotlib are imported only inside the functions that need them, so worker
-processes that parse MIDI, and scripts' --help, stay light.
+TensorFlow is imported only inside the function that needs it, so worker processes that parse
+MIDI, and scripts' --help, stay light.
 
 The grid: one step is a sixteenth note (STEPS_PER_QUARTER = 4), computed from MIDI ticks, so a
 tempo change never stretches it. A melody is a uint8 array of class indices, one per step:
@@ -31,13 +31,6 @@ MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are rea
 MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
 MAX_STEPS = 200_000  # per melody, in sixteenth notes (about 7 hours at 120 qpm)
 CACHE_VERSION = 2  # bump when what midi_to_notes returns changes
-SOUNDFONTS = [  # where Debian/Ubuntu, Fedora, Arch and Homebrew put a General MIDI soundfont
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/default.sf2",
-    "/opt/homebrew/share/soundfonts/default.sf2",
-    "/usr/local/share/soundfonts/default.sf2",
-]
 
 # ----------------------------------------------------------------------------
 # One MIDI file -> monophonic melodies as notes on the grid
@@ -214,74 +207,6 @@ def midi_to_steps(path, encoding="roll"):
     return [notes_to_steps(notes, encoding) for notes in melodies], info
 
 
-def steps_to_png(path, seed_steps, steps, encoding="roll", title=None):
-    """Draw a piano roll of a seed window (grey) and what followed it (blue) to a PNG file.
-
-    seed_steps, steps: class arrays, one per sixteenth note. Bars of 16 steps are marked.
-    """
-    import matplotlib
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
-    seed_notes = steps_to_notes(seed_steps, encoding)
-    notes = steps_to_notes(steps, encoding)
-    notes[:, :2] += len(seed_steps)
-    length = len(seed_steps) + len(steps)
-    pitches = np.concatenate([seed_notes[:, 2], notes[:, 2]]) if len(seed_notes) + len(notes) else np.array([60])
-    figure, axes = plt.subplots(figsize=(min(40, 3 + length / 40), 3.5), dpi=100)
-    for part, color, label in [(seed_notes, "0.6", "seed"), (notes, "tab:blue", "generated")]:
-        for i, pitch in enumerate(np.unique(part[:, 2])):  # one collection per pitch: fast to draw
-            row = part[part[:, 2] == pitch]
-            axes.broken_barh(np.stack([row[:, 0], row[:, 1] - row[:, 0]], axis=1), (pitch - 0.4, 0.8), color=color,
-                             edgecolor="white", linewidth=0.5, label=None if i else label)  # a gap: re-struck
-    axes.axvline(len(seed_steps), color="k", linewidth=0.8)
-    for bar in range(0, length + 1, 16):
-        axes.axvline(bar, color="0.8", linewidth=0.5, zorder=0)
-    axes.set_xlim(0, length)
-    axes.set_ylim(pitches.min() - 2, pitches.max() + 2)
-    axes.yaxis.get_major_locator().set_params(integer=True)  # pitches are whole numbers
-    axes.set_xlabel("time (sixteenth notes; grid lines every bar of 16)")
-    axes.set_ylabel("MIDI pitch")
-    axes.legend(loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize="small", frameon=False)
-    if title:
-        axes.set_title(title)
-    figure.tight_layout()
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
-
-
-def midi_to_wav(midi, path, sample_rate=22050):
-    """Render a PrettyMIDI to a 16-bit mono WAV file; returns which synthesizer was used.
-
-    A General MIDI soundfont through FluidSynth when pyfluidsynth and a soundfont are installed
-    (the SOUNDFONT environment variable, or a usual system path), else pretty_midi's sine waves.
-    """
-    import wave
-
-    audio, synthesizer = None, "pretty_midi's built-in sine-wave synthesizer"
-    soundfont = next((p for p in [os.environ.get("SOUNDFONT", "")] + SOUNDFONTS if p and os.path.isfile(p)), None)
-    if soundfont:
-        try:
-            audio = midi.fluidsynth(fs=sample_rate, synthesizer=soundfont)
-            synthesizer = f"FluidSynth with {soundfont}"
-        except (ImportError, OSError, ValueError):  # pyfluidsynth or its library missing
-            audio = None
-    if audio is None:
-        audio = midi.synthesize(fs=sample_rate)
-    audio = audio / max(1e-9, np.abs(audio).max()) * 0.9  # normalize, leaving headroom
-    pcm = (audio * 32767).astype("<i2").tobytes()
-
-    def write(tmp):
-        with wave.open(tmp, "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(sample_rate)
-            f.writeframes(pcm)
-
-    write_atomic(path, write)
-    return synthesizer
-
-
 def write_atomic(path, write):
     """Call write(tmp_path), then rename to path, so no half-written file ever has its name."""
     tmp = os.path.join(os.path.dirname(path) or ".", "." + os.path.basename(path) + ".partial")
@@ -382,14 +307,18 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
     return results
 
 
-def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
+def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=None):
     """Every MIDI file under data_dir -> list of {path, sha1, melodies, **info}; cached per folder.
 
     path is relative to data_dir. Each file is parsed once: later calls read the cache, and only
-    parse files that are new or changed; files no longer in the folder are dropped from it.
+    parse files that are new or changed; files no longer in the folder are dropped from it. With
+    subset (paths relative to data_dir), only those files are read, and the cache keeps the others.
     """
     say = (lambda *a: None) if quiet else print
     paths = find_midi_files(data_dir)
+    if subset is not None:
+        subset = set(subset)
+        paths = [p for p in paths if os.path.relpath(p, data_dir) in subset]
     shas = [hash_file(p) for p in paths]
     cache_file = cache_path(data_dir)
     cached = load_cache(cache_file)
@@ -403,7 +332,7 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False):
             f"({len(paths) - len(todo)} from the cache {cache_file})")
         for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram, quiet)):
             cached[sha] = result
-    kept = {sha: cached[sha] for sha in shas if sha}
+    kept = {sha: cached[sha] for sha in shas if sha} if subset is None else cached
     if todo or len(kept) != len(cached):
         save_cache(cache_file, kept)
     files = []

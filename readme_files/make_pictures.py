@@ -18,10 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import numpy as np  # noqa: E402
 
+import media  # noqa: E402
 import sample  # noqa: E402
 import utils  # noqa: E402
-
-PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 
 def parse_args(argv=None):
@@ -72,10 +71,10 @@ def draw_frame(axes, notes, start, window_size, length):
         left = np.maximum(part[:, 0], low)
         axes.barh(part[:, 2], np.minimum(part[:, 1], high) - left, left=left, height=0.8, color=color, zorder=3)
     sounding = notes[(notes[:, 0] <= target) & (notes[:, 1] > target)]
-    what = "a rest" if not len(sounding) else f"{PITCH_NAMES[sounding[0, 2] % 12]}{sounding[0, 2] // 12 - 1}"
+    what = media.note_name(sounding[0, 2]) if len(sounding) else "a rest"
     pitches = notes[notes[:, 0] < length, 2]
     ticks = [p for p in range(pitches.min() - 1, pitches.max() + 2) if p % 12 in (0, 4, 7)]  # C, E, G
-    axes.set_yticks(ticks, [f"{PITCH_NAMES[p % 12]}{p // 12 - 1}" for p in ticks], fontsize=7)
+    axes.set_yticks(ticks, [media.note_name(p) for p in ticks], fontsize=7)
     axes.set_ylim(pitches.min() - 1.5, pitches.max() + 1.5)
     axes.set_xlim(0, length)
     axes.tick_params(axis="x", labelsize=7)
@@ -129,7 +128,7 @@ def main(argv=None):
     png_path = os.path.join(args.save_dir, "generated.png")
     epoch = int(utils.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
     title = f"seed: {os.path.basename(args.melody)} (grey), then {experiment_dir} after epoch {epoch}"
-    utils.steps_to_png(png_path, seed_steps, generated, encoding=encoding, title=title)
+    media.steps_to_png(png_path, seed_steps, generated, encoding=encoding, title=title)
     print(f"Wrote {png_path} ({args.file_length} steps generated from {checkpoint})")
 
 

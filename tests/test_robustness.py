@@ -195,9 +195,23 @@ def test_bad_sample_flags_are_one_line_errors(experiment, tmp_path):
         assert text.startswith("error: ") and message in text and "\n" not in text, text
 
 
-def test_sample_without_any_experiment_says_to_train_first(tmp_path, monkeypatch):
+def test_sample_without_any_experiment_suggests_the_shipped_one_or_training(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert error_of(lambda: sample.main([])) == "error: no experiment in experiments/; train one first: python train.py"
+    assert error_of(lambda: sample.main([])) == ("error: no experiment in experiments/; hear the one that ships with: "
+                                                 "python sample.py --experiment_dir experiments/pretrained, "
+                                                 "or train one: python train.py")
+
+
+def test_a_missing_or_broken_soundfont_is_a_one_line_error(experiment, tmp_path, monkeypatch):
+    flags = ["--experiment_dir", experiment, "--num_files", "1", "--file_length", "8", "--wav",
+             "--save_dir", str(tmp_path / "out")]
+    monkeypatch.setenv("SOUNDFONT", str(tmp_path / "missing.sf2"))
+    text = error_of(lambda: sample.main(flags))
+    assert text.startswith("error: the soundfont ") and "SOUNDFONT" in text and "\n" not in text, text
+    (tmp_path / "broken.sf2").write_bytes(b"RIFF garbage")
+    monkeypatch.setenv("SOUNDFONT", str(tmp_path / "broken.sf2"))
+    text = error_of(lambda: sample.main(flags))
+    assert text.startswith("error: cannot make ") and "\n" not in text, text
 
 
 def test_checkpoint_holding_code_is_refused_by_safe_mode(experiment, tmp_path):

@@ -6,12 +6,14 @@ import numpy as np
 import pretty_midi
 import pytest
 
+import media
 import sample
 import train
 import utils
 from conftest import write_midi
 
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -144,7 +146,8 @@ def test_sample_writes_a_piano_roll_beside_each_file_and_audio_on_request(traine
             seconds = f.getnframes() / f.getframerate()
         last_end = pretty_midi.PrettyMIDI(path).get_end_time()
         assert last_end - 0.01 <= seconds <= 32 * 0.125 + 2  # the whole melody, plus a release tail
-    assert sorted(os.listdir(tmp_path / "out")) == ["1.mid", "1.png", "1.wav", "2.mid", "2.png", "2.wav"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["1.json", "1.mid", "1.png", "1.wav", "2.json", "2.mid", "2.png", "2.wav",
+                                                    "index.html"]
 
 
 def test_prime_file_seeds_every_melody(trained, tmp_path, monkeypatch):
@@ -156,7 +159,8 @@ def test_prime_file_seeds_every_melody(trained, tmp_path, monkeypatch):
                  "--prime_file", prime, "--save_dir", str(tmp_path / "out")])
     (seeds,) = seen
     assert seeds.shape == (2, 8) and np.all(seeds == 40 + 1)  # roll class of pitch 40
-    assert sorted(os.listdir(tmp_path / "out")) == ["1.mid", "1.png", "2.mid", "2.png"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["1.json", "1.mid", "1.png", "2.json", "2.mid", "2.png", "index.html"]
+    assert media.load_origin(str(tmp_path / "out" / "1.mid"))["seed_melody"] == prime
 
 
 # ----------------------------------------------------------------------------
@@ -212,3 +216,64 @@ def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperat
         cdf = np.cumsum(expected, axis=1)
         drawn = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(axis=1), 129)
         assert np.mean(drawn == generated.reshape(-1)) > 0.97  # float32 ties at a CDF edge may differ
+
+
+# ----------------------------------------------------------------------------
+# what sample.py writes beside the melodies, and the model that ships
+
+
+def test_each_file_records_what_made_it_and_the_page_keeps_every_run(trained, melody_dir, tmp_path, monkeypatch):
+    seen = []
+    real = sample.generate
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a, **kw: seen.append(seeds) or real(model, seeds, *a, **kw))
+    out = str(tmp_path / "out")
+    sample.main(["--experiment_dir", trained, "--num_files", "3", "--file_length", "16", "--seed", "5", "--save_dir", out])
+    sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "16", "--seed", "6", "--save_dir", out,
+                 "--temperature", "0.5"])
+    (checkpoint,) = [os.path.basename(p) for e, p in utils.list_checkpoints(trained) if e == 2]
+    for number, seed_window in zip(range(1, 6), np.concatenate(seen)):
+        origin = media.load_origin(os.path.join(out, f"{number}.mid"))
+        assert origin["experiment_dir"] == trained and origin["checkpoint"] == checkpoint
+        assert (origin["seed"], origin["temperature"]) == ((5, 1.0) if number <= 3 else (6, 0.5))
+        # the seed window is the named validation file's melody from the named step
+        (melody,), _ = utils.midi_to_steps(origin["seed_melody"])
+        assert os.path.dirname(origin["seed_melody"]) == melody_dir
+        assert np.array_equal(melody[origin["seed_melody_step"]:][:8], seed_window)
+    with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+        page = f.read()
+    assert all(f'href="{n}.mid"' in page for n in range(1, 6)) and "temperature <b>1.0</b>" in page
+
+
+@pytest.mark.parametrize("history", [0, 7])
+def test_window_sources_name_the_melody_and_step_each_window_comes_from(history):
+    rng = np.random.default_rng(0)
+    melodies = [rng.integers(2, 130, n).astype(np.uint8) for n in [30, 5, 41, 12]]  # 5 is too short for a window
+    names = ["a.mid", "b.mid", "c.mid", "c.mid"]
+    steps, starts = utils.make_windows(melodies, 8, history)
+    sources = sample.find_window_sources(melodies, names, 8, history, starts)
+    by_name = {"a.mid": [melodies[0]], "c.mid": [melodies[2], melodies[3]]}
+    for start, source in zip(starts, sources):
+        window = steps[start:start + 8]
+        step = source["seed_melody_step"]
+        assert any(np.array_equal(m[step:step + 8], window) for m in by_name[source["seed_melody"]])
+    assert [s["seed_melody"] for s in sources].count("c.mid") == (41 - 8) + (12 - 8)
+
+
+def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_validation_files(tmp_path, monkeypatch):
+    import keras
+    monkeypatch.chdir(ROOT)  # as on a fresh clone: its config names data/midi
+    shipped = sample.SHIPPED_EXPERIMENT
+    ((_, checkpoint),) = utils.list_checkpoints(shipped)  # one checkpoint, the one sample.py picks
+    model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+    config = utils.load_config(shipped)
+    assert config["num_classes"] == utils.NUM_CLASSES[config["encoding"]]
+    assert config["steps_per_quarter"] == utils.STEPS_PER_QUARTER
+    assert model.input_shape == (None, config["window_size"], config["num_classes"])
+    assert model.output_shape == (None, config["num_classes"])
+    tracked = [os.path.join(shipped, name) for name in ["config.json", "history.csv", "message.txt"]] + [checkpoint]
+    assert sum(os.path.getsize(path) for path in tracked) < 5 * 2**20  # small enough to keep in git
+    written = sample.main(["--experiment_dir", shipped, "--num_files", "2", "--file_length", "32", "--seed", "0",
+                           "--save_dir", str(tmp_path / "out")])
+    for path in written:
+        assert os.path.dirname(media.load_origin(path)["seed_melody"]) == "data/midi"
+        assert pretty_midi.PrettyMIDI(path).instruments[0].notes

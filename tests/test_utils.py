@@ -208,6 +208,22 @@ def test_cache_parses_each_file_once_and_follows_changes(tmp_path, monkeypatch):
     assert len(utils.load_cache(utils.cache_path(str(data)))) == 3  # the removed file is forgotten
 
 
+def test_a_subset_reads_only_its_files_and_the_cache_keeps_the_others(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        write_midi(data / f"t{i}.mid", [scale_melody(32, offset=i)])
+    parsed = []
+    real = utils.midi_to_notes
+    monkeypatch.setattr(utils, "midi_to_notes", lambda path: parsed.append(os.path.basename(path)) or real(path))
+    utils.load_melodies(str(data), quiet=True)
+    write_midi(data / "t1.mid", [scale_melody(48, offset=5)])  # changed
+    files = utils.load_melodies(str(data), quiet=True, subset=["t2.mid", "t1.mid", "gone.mid"])
+    assert [f["path"] for f in files] == ["t1.mid", "t2.mid"] and files[0]["melodies"][0][-1, 1] == 48
+    assert parsed == ["t0.mid", "t1.mid", "t2.mid", "t1.mid"]
+    assert len(utils.load_cache(utils.cache_path(str(data)))) == 4  # t0 and both versions of t1 kept
+
+
 def test_corrupt_or_old_cache_is_rebuilt_not_trusted(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

@@ -1,0 +1,229 @@
+"""Looking and listening: piano rolls, audio, and index.html, the page that shows a folder of them.
+
+sample.py writes, beside each N.mid it makes, N.png (a piano roll), N.wav with --wav, and N.json
+(what made it: experiment, checkpoint, seed, temperature, seed melody), then writes index.html
+again, listing every MIDI file in the folder. matplotlib and the synthesizer are imported only
+inside the functions that need them, so scripts' --help stays light.
+"""
+import html
+import io
+import json
+import os
+import re
+import urllib.parse
+
+import numpy as np
+import pretty_midi
+
+import utils
+
+PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+STEPS_PER_BAR = 4 * utils.STEPS_PER_QUARTER  # sixteenth notes in a bar of 4/4
+BARS_PER_ROW = 8  # piano rolls wrap like a score: 8 bars (128 sixteenth notes) a row
+# General MIDI soundfont that pretty_midi ships (6 MB): real instruments with nothing else installed
+BUNDLED_SOUNDFONT = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
+
+
+def note_name(pitch):
+    """MIDI pitch -> scientific pitch name: 60 -> 'C4', 61 -> 'C#4'."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+# ----------------------------------------------------------------------------
+# Piano rolls
+
+
+def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_row=BARS_PER_ROW):
+    """Draw a piano roll of a seed window (grey) and what followed it (blue) to a PNG file.
+
+    seed_steps, steps: class arrays, one per sixteenth note. Like a score, it wraps into rows of
+    bars_per_row bars, numbered from the first generated step (the seed lies before bar 1), with
+    pitches named (C4 is middle C) and every bar, beat and C marked.
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure  # not pyplot: files only, no window, nothing to close
+    from matplotlib.patches import Patch
+
+    seed_notes = utils.steps_to_notes(seed_steps, encoding)
+    seed_notes[:, :2] -= len(seed_steps)  # time 0 is the first generated step
+    notes = utils.steps_to_notes(steps, encoding)
+    both = np.concatenate([seed_notes, notes])
+    low, high = (both[:, 2].min(), both[:, 2].max()) if len(both) else (60, 72)
+    first = -len(seed_steps) // STEPS_PER_BAR * STEPS_PER_BAR  # the bar line at or before the seed
+    row_steps = bars_per_row * STEPS_PER_BAR
+    num_rows = max(1, -(-(len(steps) - first) // row_steps))
+    row_inches = 0.35 + (high - low + 3) * 0.055  # about 5 pixels a semitone
+    figure = Figure(figsize=(12, 0.7 + num_rows * row_inches), dpi=100)
+    rows = figure.subplots(num_rows, 1, squeeze=False)
+    figure.subplots_adjust(left=0.055, right=0.99, top=1 - 0.45 / figure.get_figheight(),
+                           bottom=0.25 / figure.get_figheight(), hspace=0.3 / row_inches)
+    pitch_ticks = [p for p in range(low - 1, high + 2) if p % 12 in (0, 4, 7)]  # C, E, G
+    for r, axes in enumerate(rows[:, 0]):
+        start = first + r * row_steps
+        for part, color in [(seed_notes, "0.6"), (notes, "tab:blue")]:
+            shown = part[(part[:, 0] < start + row_steps) & (part[:, 1] > start)]
+            # one rectangle per note, all in one collection (fast); a white edge shows where a note is struck again
+            boxes = [[(a, p - 0.4), (b, p - 0.4), (b, p + 0.4), (a, p + 0.4)] for a, b, p in shown.tolist()]
+            axes.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="white", linewidths=0.5))
+        # grid lines as one collection each (ticks would cost a second a picture): beats, bars, and each C
+        beats = np.arange(start, start + row_steps, utils.STEPS_PER_QUARTER)
+        axes.vlines(beats, low - 2, high + 2, colors=np.where(beats % STEPS_PER_BAR, "0.88", "0.5"),
+                    linewidths=np.where(beats % STEPS_PER_BAR, 0.5, 0.8), zorder=0)
+        axes.hlines([p for p in range(low - 1, high + 2) if p % 12 == 0], start, start + row_steps, colors="0.88",
+                    linewidths=0.5, zorder=0)
+        bars = [b for b in range(start, start + row_steps, STEPS_PER_BAR) if b >= 0]
+        axes.set_xticks(bars, [str(b // STEPS_PER_BAR + 1) for b in bars], fontsize=7)  # bar numbers
+        axes.set_yticks(pitch_ticks, [note_name(p) for p in pitch_ticks], fontsize=7)
+        axes.tick_params(length=2, pad=1)
+        axes.set_xlim(start, start + row_steps)
+        axes.set_ylim(low - 1.5, high + 1.5)
+    legend = [Patch(color="0.6", label="seed (not in the file)"), Patch(color="tab:blue", label="generated")]
+    rows[0, 0].legend(handles=legend, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8,
+                      frameon=False, borderaxespad=0.1)
+    if title:
+        rows[0, 0].set_title(title, fontsize=9, loc="left")
+    utils.write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+
+
+# ----------------------------------------------------------------------------
+# Audio
+
+
+def find_soundfont():
+    """The SOUNDFONT environment variable's .sf2 file, else the General MIDI soundfont pretty_midi ships."""
+    return os.environ.get("SOUNDFONT") or BUNDLED_SOUNDFONT
+
+
+def midi_to_wav(midi, path):
+    """Render a PrettyMIDI to a 16-bit mono WAV file; returns which synthesizer was used.
+
+    The midirenderer package (a pip wheel with no system library) plays it with the instruments
+    of a General MIDI soundfont (find_soundfont); without it, pretty_midi's sine waves.
+    """
+    import wave
+
+    try:
+        import midirenderer
+    except ImportError:
+        sample_rate = 22050
+        audio = midi.synthesize(fs=sample_rate)
+        synthesizer = "pretty_midi's sine waves (pip install -r requirements.txt for real instruments)"
+    else:
+        midi_bytes = io.BytesIO()
+        midi.write(midi_bytes)
+        with open(find_soundfont(), "rb") as f:
+            rendered = midirenderer.render_wave_from(f.read(), midi_bytes.getvalue())  # a 16-bit stereo WAV
+        with wave.open(io.BytesIO(rendered)) as f:
+            sample_rate, channels = f.getframerate() // 2, f.getnchannels()
+            samples = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+        # mono at half the sample rate, by summing each pair of frames: a melody needs no more, and
+        # the file is a quarter the size
+        pairs = samples[:len(samples) // (2 * channels) * 2 * channels].reshape(-1, 2 * channels)
+        audio = pairs.sum(axis=1, dtype=np.int32)
+        synthesizer = f"midirenderer with the soundfont {find_soundfont()}"
+    peak = max(1e-9, np.abs(audio).max(initial=0))
+    pcm = (audio * np.float32(0.9 * 32767 / peak)).astype("<i2").tobytes()  # as loud as it goes, with headroom
+
+    def write(tmp):
+        with wave.open(tmp, "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(sample_rate)
+            f.writeframes(pcm)
+
+    utils.write_atomic(path, write)
+    return synthesizer
+
+
+# ----------------------------------------------------------------------------
+# What made each file, and the page that shows them all
+
+
+def save_origin(midi_path, origin):
+    """Write N.json beside N.mid: a dict saying what made it, kept for later runs' pages."""
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(origin, f, indent=2)
+    utils.write_atomic(midi_path[:-4] + ".json", write)
+
+
+def load_origin(midi_path):
+    """The dict save_origin wrote for this MIDI file, or None when there is none or it is unreadable."""
+    try:
+        with open(midi_path[:-4] + ".json") as f:
+            origin = json.load(f)
+        return origin if isinstance(origin, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def list_midi_files(folder):
+    """Names of the .mid files in folder: N.mid by number, then any others by name."""
+    names = [n for n in os.listdir(folder) if n.lower().endswith(".mid") and os.path.isfile(os.path.join(folder, n))]
+    return sorted(names, key=lambda n: (0, int(n[:-4]), "") if re.fullmatch(r"\d+\.mid", n) else (1, 0, n))
+
+
+PAGE_STYLE = """
+body { font: 15px/1.4 system-ui, sans-serif; color: #222; max-width: 1240px; margin: 1.5em auto; padding: 0 1em; }
+h1 { font-size: 1.5em; margin: 0 0 0.2em; }
+section { border-top: 1px solid #ccc; padding: 0.8em 0 1.2em; }
+h2 { font-size: 1.15em; margin: 0 0 0.3em; }
+.listen { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5em 1.5em; }
+audio { width: 420px; max-width: 100%; }
+.origin { color: #555; font-size: 0.9em; margin: 0.3em 0 0.5em; }
+.origin b { color: #222; font-weight: 600; }
+img { display: block; max-width: 100%; height: auto; }
+nav { margin: 0 0 1em; line-height: 1.8; }
+nav a { display: inline-block; min-width: 2.2em; text-align: center; border: 1px solid #ccc; border-radius: 4px;
+        text-decoration: none; margin-right: 0.2em; }
+"""
+
+
+def describe_origin(origin):
+    """One line of HTML saying what made a file, from its N.json dict (None: not recorded)."""
+    if origin is None:
+        return "what made this file was not recorded (no .json beside it)"
+    parts = [("experiment", origin.get("experiment_dir")), ("checkpoint", origin.get("checkpoint")),
+             ("seed", origin.get("seed")), ("temperature", origin.get("temperature")),
+             ("seed melody", origin.get("seed_melody"))]
+    if origin.get("seed_melody_step") is not None:
+        parts.append(("from step", origin["seed_melody_step"]))
+    if origin.get("tempo") is not None:
+        parts.append(("tempo", f"{origin['tempo']:g} quarter notes a minute"))
+    parts += [("instrument", origin.get("midi_instrument")), ("written", origin.get("written"))]
+    return " &middot; ".join(f"{name} <b>{html.escape(str(value))}</b>" for name, value in parts if value is not None)
+
+
+def describe_file(folder, name):
+    """The page's section for one MIDI file: its name, audio player, link, origin and piano roll."""
+    stem, quoted = name[:-4], urllib.parse.quote(name[:-4])  # links are relative: the folder can move
+    if os.path.isfile(os.path.join(folder, stem + ".wav")):
+        audio = f'<audio controls preload="metadata" src="{quoted}.wav"></audio>'
+    else:
+        audio = "<span class=origin>no audio (sample.py --wav writes it)</span>"
+    picture = ""
+    if os.path.isfile(os.path.join(folder, stem + ".png")):
+        picture = f'<img src="{quoted}.png" alt="piano roll of {html.escape(name)}" loading="lazy">'
+    return (f'<section id="{html.escape(stem)}">\n<h2>{html.escape(name)}</h2>\n'
+            f'<div class=listen>{audio} <a href="{quoted}.mid">MIDI file</a></div>\n'
+            f'<p class=origin>{describe_origin(load_origin(os.path.join(folder, name)))}</p>\n{picture}\n</section>')
+
+
+def write_index(folder):
+    """Write folder/index.html: every .mid file in folder, newest first, with its piano roll, a player
+    for its .wav, a link to it and what made it. Plain HTML and CSS, no script: it works opened from disk."""
+    names = list_midi_files(folder)
+    contents = " ".join(f'<a href="#{urllib.parse.quote(n[:-4])}">{html.escape(n[:-4])}</a>' for n in reversed(names))
+    title = f"Melodies in {os.path.normpath(folder)}"
+    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{PAGE_STYLE}</style>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+            f"<p>{len(names)} MIDI files, newest first, each with its piano roll: the seed window (grey) that "
+            f"started it, then what the model wrote (blue). sample.py writes this page again after each run.</p>\n"
+            f"<nav>{contents}</nav>\n" + "\n".join(describe_file(folder, name) for name in reversed(names))
+            + "\n</body>\n</html>\n")
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(page)
+
+    utils.write_atomic(os.path.join(folder, "index.html"), write)
