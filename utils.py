@@ -283,8 +283,12 @@ def midi_to_wav(midi, path, sample_rate=22050):
 
 
 def write_atomic(path, write):
-    """Call write(tmp_path), then rename to path, so no half-written file ever has its name."""
-    tmp = os.path.join(os.path.dirname(path) or ".", "." + os.path.basename(path) + ".partial")
+    """Call write(tmp_path), then rename to path, so no half-written file ever has its name.
+
+    The temporary name holds the process id: two processes writing one path (the workers of a
+    multi_worker run saving the melody cache) never write into each other's file.
+    """
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.partial")
     write(tmp)
     os.replace(tmp, path)
 
