@@ -9,6 +9,7 @@ tempo change never stretches it. A melody is a uint8 array of class indices, one
   roll encoding:  0 = rest, p + 1 = pitch p sounding                    (129 classes)
   onset encoding: 0 = rest, 1 = the note before goes on, p + 2 = pitch p starts  (130 classes)
 """
+import collections
 import hashlib
 import io
 import json
@@ -376,12 +377,18 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
             results.append(midi_to_notes(path))
             bar.update()
     else:
-        # a chunk of max_files_in_ram files at a time: no more are parsed or held at once
-        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
-            for i in range(0, len(paths), max_files_in_ram):
-                for result in pool.imap(midi_to_notes, paths[i:i + max_files_in_ram]):
-                    results.append(result)
+        # spawn: the start method of every platform (Windows has no fork), paid once per worker, not per
+        # file. At most max_files_in_ram files are queued, parsed or waiting to be taken in order at once.
+        with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
+            pending = collections.deque()
+            for path in paths:
+                pending.append(pool.apply_async(midi_to_notes, (path,)))
+                if len(pending) == max_files_in_ram:
+                    results.append(pending.popleft().get())
                     bar.update()
+            for result in pending:
+                results.append(result.get())
+                bar.update()
     bar.close()
     return results
 
