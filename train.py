@@ -274,12 +274,13 @@ def main(argv=None):
     num_classes = utils.NUM_CLASSES[config["encoding"]]
     window_size, lookback = config["window_size"], config.get("lookback", [])
     history = max(lookback, default=0)
-    train_steps, train_starts = utils.make_windows(utils.files_to_steps(train_files, config["encoding"]), window_size,
-                                                   history)
-    val_steps, val_starts = utils.make_windows(utils.files_to_steps(validation_files, config["encoding"]), window_size,
-                                               history)
-    print(f"Windows of {window_size} steps: {len(train_starts)} for training from {len(train_files)} files, "
-          f"{len(val_starts)} for validation from {len(validation_files)} files")
+    train_steps, train_runs = utils.make_window_runs(utils.files_to_steps(train_files, config["encoding"]),
+                                                     window_size, history)
+    val_steps, val_runs = utils.make_window_runs(utils.files_to_steps(validation_files, config["encoding"]),
+                                                 window_size, history)
+    num_train, num_val = int(train_runs[:, 1].sum()), int(val_runs[:, 1].sum())  # windows
+    print(f"Windows of {window_size} steps: {num_train} for training from {len(train_files)} files, "
+          f"{num_val} for validation from {len(validation_files)} files")
 
     import keras  # imported late: parsing and flag errors above stay fast
     import tensorflow as tf
@@ -294,7 +295,7 @@ def main(argv=None):
             num_classes=num_classes,
             steps_per_quarter=utils.STEPS_PER_QUARTER,
             qpm=float(np.median(qpms)) if qpms else 120.0,
-            windows={"train": len(train_starts), "validation": len(val_starts)},
+            windows={"train": num_train, "validation": num_val},
             files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
             data_summary=totals,
             versions={"keras": keras.__version__, "numpy": np.__version__},
@@ -306,16 +307,16 @@ def main(argv=None):
             with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
                 f.write(config["message"] + "\n")
     keras.utils.set_random_seed(config["seed"])
-    train_data = utils.make_dataset(train_steps, train_starts, window_size, config["batch_size"], num_classes,
+    train_data = utils.make_dataset(train_steps, train_runs, window_size, config["batch_size"], num_classes,
                                     shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
                                     seed=config["seed"], lookback=lookback)
-    val_data = utils.make_dataset(val_steps, val_starts, window_size, config["batch_size"], num_classes,
+    val_data = utils.make_dataset(val_steps, val_runs, window_size, config["batch_size"], num_classes,
                                   lookback=lookback)
     # multi_worker: every worker runs the same pipeline and keeps its share of each batch
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_data, val_data = train_data.with_options(options), val_data.with_options(options)
-    steps_per_epoch = math.ceil(len(train_starts) / config["batch_size"])
+    steps_per_epoch = math.ceil(num_train / config["batch_size"])
 
     # model: a new one, or the latest complete checkpoint of the experiment being resumed
     checkpoints = utils.list_checkpoints(experiment_dir)

@@ -80,13 +80,13 @@ def run_folder(args):
     files = utils.load_melodies(args.run, quiet=True)
     load_s = time.perf_counter() - start
     train_files, _ = utils.split_files(files, args.window_size, args.seed)
-    steps, starts = utils.make_windows(utils.files_to_steps(train_files), args.window_size)
-    dataset = utils.make_dataset(steps, starts, args.window_size, args.batch_size, utils.NUM_CLASSES["roll"],
+    steps, runs = utils.make_window_runs(utils.files_to_steps(train_files), args.window_size)
+    dataset = utils.make_dataset(steps, runs, args.window_size, args.batch_size, utils.NUM_CLASSES["roll"],
                                  shuffle=True, seed=args.seed)
     for _ in dataset.take(args.batches):
         pass
     first_batches_s = time.perf_counter() - start
-    print(RESULT + json.dumps({"files": len(files), "windows": len(starts), "cache_s": cache_s, "load_s": load_s,
+    print(RESULT + json.dumps({"files": len(files), "windows": int(runs[:, 1].sum()), "cache_s": cache_s, "load_s": load_s,
                                "first_batches_s": first_batches_s, "base_mib": base_mib, "peak_mib": peak_rss_mib()}),
           flush=True)
 
