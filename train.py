@@ -208,6 +208,20 @@ def load_data(config, resuming):
     return train, validation, totals
 
 
+def files_to_windows(train_files, validation_files, config):
+    """((steps, runs) of the training windows, and of the validation ones), as utils.make_window_runs.
+
+    Once the melodies are steps (1 byte each), the files let go of their notes (12 bytes each,
+    views into the melody cache) before the windows are made: a large collection's peak memory is
+    then its notes, not its notes and its windows together.
+    """
+    melodies = [utils.files_to_steps(files, config["encoding"]) for files in (train_files, validation_files)]
+    for f in train_files + validation_files:
+        f["melodies"] = None
+    history = max(config.get("lookback", []), default=0)
+    return [utils.make_window_runs(m, config["window_size"], history) for m in melodies]
+
+
 def build_model(config):
     """num_layers stacked recurrent layers, each followed by Dropout, then a Dense softmax.
 
@@ -273,11 +287,7 @@ def main(argv=None):
     train_files, validation_files, totals = load_data(config, resuming)
     num_classes = utils.NUM_CLASSES[config["encoding"]]
     window_size, lookback = config["window_size"], config.get("lookback", [])
-    history = max(lookback, default=0)
-    train_steps, train_runs = utils.make_window_runs(utils.files_to_steps(train_files, config["encoding"]),
-                                                     window_size, history)
-    val_steps, val_runs = utils.make_window_runs(utils.files_to_steps(validation_files, config["encoding"]),
-                                                 window_size, history)
+    (train_steps, train_runs), (val_steps, val_runs) = files_to_windows(train_files, validation_files, config)
     num_train, num_val = int(train_runs[:, 1].sum()), int(val_runs[:, 1].sum())  # windows
     print(f"Windows of {window_size} steps: {num_train} for training from {len(train_files)} files, "
           f"{num_val} for validation from {len(validation_files)} files")

@@ -12,8 +12,9 @@ from one parse of the originals (a copy parses to its original's melodies; check
 copies) and measures the parsing rate on the originals.
 
 Each folder is measured in a subprocess of its own, so that its peak resident memory is its alone:
-load the melodies through the cache (utils.load_melodies), split, make the windows and the shuffled
-training dataset (utils.make_dataset) and pull --batches batches from it.
+load the melodies through the cache (utils.load_melodies), split, make the windows as train.py does
+(train.files_to_windows) and the shuffled training dataset (utils.make_dataset), and pull --batches
+batches from it.
 Targets: peak memory at the largest multiple at most 1.5 times the smallest's; parsing at close to
 n_jobs times the one-process rate (as far as the machine's cores allow); the cache of the largest
 folder loaded in seconds.
@@ -36,7 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modules live one folder up
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import utils  # noqa: E402 -- needs the path above
+import train  # noqa: E402 -- needs the path above
+import utils  # noqa: E402
 
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this
 
@@ -74,21 +76,25 @@ def run_folder(args):
     tf.constant(0)  # start TensorFlow's runtime
     base_mib = peak_rss_mib()
     start = time.perf_counter()
-    utils.load_cache(utils.cache_path(args.run))
-    cache_s = time.perf_counter() - start
-    start = time.perf_counter()
     files = utils.load_melodies(args.run, quiet=True)
     load_s = time.perf_counter() - start
-    train_files, _ = utils.split_files(files, args.window_size, args.seed)
-    steps, runs = utils.make_window_runs(utils.files_to_steps(train_files), args.window_size)
+    num_files = len(files)
+    train_files, validation_files = utils.split_files(files, args.window_size, args.seed)
+    del files  # as in train.py, only the split files are kept
+    config = {"encoding": "roll", "window_size": args.window_size}
+    (steps, runs), _ = train.files_to_windows(train_files, validation_files, config)
     dataset = utils.make_dataset(steps, runs, args.window_size, args.batch_size, utils.NUM_CLASSES["roll"],
                                  shuffle=True, seed=args.seed)
     for _ in dataset.take(args.batches):
         pass
     first_batches_s = time.perf_counter() - start
-    print(RESULT + json.dumps({"files": len(files), "windows": int(runs[:, 1].sum()), "cache_s": cache_s, "load_s": load_s,
-                               "first_batches_s": first_batches_s, "base_mib": base_mib, "peak_mib": peak_rss_mib()}),
-          flush=True)
+    peak_mib = peak_rss_mib()
+    start = time.perf_counter()  # the cache alone, once the memory is measured
+    utils.load_cache(utils.cache_path(args.run))
+    cache_s = time.perf_counter() - start
+    print(RESULT + json.dumps({"files": num_files, "windows": int(runs[:, 1].sum()), "cache_s": cache_s,
+                               "load_s": load_s, "first_batches_s": first_batches_s, "base_mib": base_mib,
+                               "peak_mib": peak_mib}), flush=True)
 
 
 def measure_folder(args, folder, cache_dir):
