@@ -6,11 +6,13 @@
     tensorboard --logdir experiments                          # watch and compare runs
 """
 import argparse
+import json
 import math
 import os
 import shutil
 import signal
 import sys
+import tempfile
 
 import numpy as np
 
@@ -19,9 +21,10 @@ import utils
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
 
 # flags a resume may change: they do not touch the model or the data split
-RESUME_FLAGS = {"experiment_dir", "num_epochs", "n_jobs", "max_files_in_ram"}
+RESUME_FLAGS = {"experiment_dir", "num_epochs", "n_jobs", "max_files_in_ram", "distribute"}
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
 CELLS = ["lstm", "gru", "rnn"]
+DISTRIBUTE = ["none", "mirrored", "multi_worker"]
 
 
 def build_parser():
@@ -41,11 +44,12 @@ def build_parser():
     parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's position in its bar (default: none)")
     # training
     parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
-    parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step, over all replicas together (default: %(default)s)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: %(default)s)")
     parser.add_argument("--learning_rate", type=float, default=None, help="initial learning rate (default: the optimizer's own, 0.001 for adam)")
     parser.add_argument("--grad_clip", type=float, default=5.0, help="clip the global norm of the gradients to this; 0 turns clipping off (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the file split, initial weights and shuffling (default: %(default)s)")
+    parser.add_argument("--distribute", choices=DISTRIBUTE, default="none", help="none: one device (a GPU when visible); mirrored: every GPU of this machine; multi_worker: the machines named in TF_CONFIG (default: %(default)s)")
     # output
     parser.add_argument("--experiment_dir", default=None, help="folder for checkpoints, logs and config; an existing experiment is resumed (default: a new experiments/NN)")
     parser.add_argument("--message", "-m", default=None, help="a note about this run, saved to message.txt")
@@ -77,6 +81,85 @@ def check_args(args):
         sys.exit(f"error: --lookback takes steps back of at least 1 sixteenth note, got {args.lookback}")
     if not 0 <= args.transpose <= 127:
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
+
+
+def check_distribute(config):
+    """multi_worker needs the cluster in TF_CONFIG, and one --experiment_dir that every worker reads."""
+    if config["distribute"] != "multi_worker":
+        return
+    try:
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        task["type"], task["index"]
+    except (KeyError, TypeError, ValueError):
+        sys.exit("error: --distribute multi_worker needs the TF_CONFIG environment variable, with this worker's "
+                 "\"task\" and the \"cluster\" (see README: Several GPUs or machines)")
+    if not config["experiment_dir"]:
+        sys.exit("error: --distribute multi_worker needs --experiment_dir, the same folder for every worker, "
+                 "on storage they all read")
+
+
+def is_chief(distribute):
+    """Whether this process writes the experiment: with multi_worker, only TF_CONFIG's chief does,
+    or worker 0 when the cluster has no chief."""
+    if distribute != "multi_worker":
+        return True
+    tf_config = json.loads(os.environ["TF_CONFIG"])
+    task = tf_config["task"]
+    if "chief" in tf_config.get("cluster", {}):
+        return task["type"] == "chief"
+    return task["type"] == "worker" and int(task["index"]) == 0
+
+
+def make_strategy(distribute):
+    """The tf.distribute strategy of --distribute; it must exist before any TensorFlow op runs."""
+    import tensorflow as tf
+    if distribute == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # the cluster and this worker's task from TF_CONFIG
+    if distribute == "mirrored":
+        # for tests on a machine with no GPU: MIDI_GENERATOR_CPU_REPLICAS=N splits the CPU into N devices
+        cpu_replicas = int(os.environ.get("MIDI_GENERATOR_CPU_REPLICAS", "0"))
+        if cpu_replicas > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+        return tf.distribute.MirroredStrategy()  # every GPU of this machine; its CPU when it has none
+    return tf.distribute.get_strategy()  # the default: one device, the first GPU when one is visible
+
+
+def copy_backup(backup_dir, done):
+    """A private copy of the chief's BackupAndRestore folder, for a worker that is not the chief.
+
+    Every worker must restore the same state, but only the chief writes into the experiment.
+    Returns the copy's path (a new temporary folder: the caller removes it).
+    """
+    private = os.path.join(tempfile.mkdtemp(prefix="midi-generator-backup-"), "backup")
+    if os.path.isdir(backup_dir) and not (done and utils.backup_epoch(backup_dir) < done):
+        shutil.copytree(backup_dir, private)  # the chief keeps this one: it is not older than the checkpoint
+    return private
+
+
+def work_around_keras_multi_worker(model, train_data):
+    """Let Keras 3.15's fit run under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    Its fit reduces a whole (x, y) batch in one strategy.reduce call before the first step, and
+    each step's scalar logs along an axis 0 they do not have; both raise with several workers.
+    Instead: build the metrics and optimizer from this worker's first batch, and average each log
+    over the replicas. The training step itself is Keras' own.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=next(iter(train_data)))
+    model._maybe_symbolic_build = lambda **kwargs: None  # everything it would build is built
+    reduce_per_replica = trainer.reduce_per_replica
+
+    def reduce_logs(values, strategy, reduction):
+        if reduction != "auto":
+            return reduce_per_replica(values, strategy, reduction)
+        return tf.nest.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+
+    trainer.reduce_per_replica = reduce_logs
 
 
 def check_data_dir(data_dir):
@@ -123,6 +206,20 @@ def load_data(config, resuming):
         sys.exit(f"error: only one usable MIDI file under {config['data_dir']}; at least 2 are needed so that "
                  f"one can be held out for validation")
     return train, validation, totals
+
+
+def files_to_windows(train_files, validation_files, config):
+    """((steps, runs) of the training windows, and of the validation ones), as utils.make_window_runs.
+
+    Once the melodies are steps (1 byte each), the files let go of their notes (12 bytes each,
+    views into the melody cache) before the windows are made: a large collection's peak memory is
+    then its notes, not its notes and its windows together.
+    """
+    melodies = [utils.files_to_steps(files, config["encoding"]) for files in (train_files, validation_files)]
+    for f in train_files + validation_files:
+        f["melodies"] = None
+    history = max(config.get("lookback", []), default=0)
+    return [utils.make_window_runs(m, config["window_size"], history) for m in melodies]
 
 
 def build_model(config):
@@ -180,76 +277,96 @@ def main(argv=None):
     args, given = parse_args(argv)
     check_args(args)
     config, resuming = read_experiment(args, given)
+    config.setdefault("distribute", "none")  # experiments made before --distribute existed
+    check_distribute(config)
     check_data_dir(config["data_dir"])
+    chief = is_chief(config["distribute"])
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C does
 
     # data
     train_files, validation_files, totals = load_data(config, resuming)
     num_classes = utils.NUM_CLASSES[config["encoding"]]
     window_size, lookback = config["window_size"], config.get("lookback", [])
-    history = max(lookback, default=0)
-    train_steps, train_starts = utils.make_windows(utils.files_to_steps(train_files, config["encoding"]), window_size,
-                                                   history)
-    val_steps, val_starts = utils.make_windows(utils.files_to_steps(validation_files, config["encoding"]), window_size,
-                                               history)
-    print(f"Windows of {window_size} steps: {len(train_starts)} for training from {len(train_files)} files, "
-          f"{len(val_starts)} for validation from {len(validation_files)} files")
+    (train_steps, train_runs), (val_steps, val_runs) = files_to_windows(train_files, validation_files, config)
+    num_train, num_val = int(train_runs[:, 1].sum()), int(val_runs[:, 1].sum())  # windows
+    print(f"Windows of {window_size} steps: {num_train} for training from {len(train_files)} files, "
+          f"{num_val} for validation from {len(validation_files)} files")
 
     import keras  # imported late: parsing and flag errors above stay fast
+    import tensorflow as tf
 
+    strategy = make_strategy(config["distribute"])
+    print(f"Training on {strategy.num_replicas_in_sync} replicas (--distribute {config['distribute']}), "
+          f"{config['batch_size']} windows per step in all")
     experiment_dir = config["experiment_dir"]
-    if not resuming:  # the folder is made only now that the data is known to be usable
-        experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(experiment_dir)
+    if not resuming:
         qpms = [f["qpm"] for f in train_files if f["qpm"]]
         config.update(
             num_classes=num_classes,
             steps_per_quarter=utils.STEPS_PER_QUARTER,
             qpm=float(np.median(qpms)) if qpms else 120.0,
-            windows={"train": len(train_starts), "validation": len(val_starts)},
+            windows={"train": num_train, "validation": num_val},
             files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
             data_summary=totals,
             versions={"keras": keras.__version__, "numpy": np.__version__},
         )
+    if not resuming and chief:  # the folder is made only now that the data is known to be usable
+        experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(experiment_dir)
         utils.save_config(experiment_dir, config)
         if config["message"]:
             with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
                 f.write(config["message"] + "\n")
     keras.utils.set_random_seed(config["seed"])
-    train_data = utils.make_dataset(train_steps, train_starts, window_size, config["batch_size"], num_classes,
+    train_data = utils.make_dataset(train_steps, train_runs, window_size, config["batch_size"], num_classes,
                                     shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
                                     seed=config["seed"], lookback=lookback)
-    val_data = utils.make_dataset(val_steps, val_starts, window_size, config["batch_size"], num_classes,
+    val_data = utils.make_dataset(val_steps, val_runs, window_size, config["batch_size"], num_classes,
                                   lookback=lookback)
-    steps_per_epoch = math.ceil(len(train_starts) / config["batch_size"])
+    # multi_worker: every worker runs the same pipeline and keeps its share of each batch
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_data, val_data = train_data.with_options(options), val_data.with_options(options)
+    steps_per_epoch = math.ceil(num_train / config["batch_size"])
 
     # model: a new one, or the latest complete checkpoint of the experiment being resumed
     checkpoints = utils.list_checkpoints(experiment_dir)
     done = checkpoints[-1][0] if checkpoints else 0
-    model = keras.saving.load_model(checkpoints[-1][1], safe_mode=True) if checkpoints else build_model(config)
+    with strategy.scope():  # the variables are made here, one copy per replica
+        model = keras.saving.load_model(checkpoints[-1][1], safe_mode=True) if checkpoints else build_model(config)
     backup_dir = os.path.join(experiment_dir, "backup")
-    if done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
+    if chief and done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
         shutil.rmtree(backup_dir)  # older than the latest checkpoint: nothing to restore from it
     if done >= config["num_epochs"]:
         print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
               f"pass a larger --num_epochs to train on")
         return experiment_dir
+    if not chief:
+        backup_dir = copy_backup(backup_dir, done)
     if resuming:
         print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
               f"with its own settings from config.json")
+    if config["distribute"] == "multi_worker":
+        work_around_keras_multi_worker(model, train_data)
     model.summary()
 
-    # training
-    os.makedirs(os.path.join(experiment_dir, "checkpoints", "incomplete"), exist_ok=True)
+    # training: every worker trains; only the chief writes checkpoints and logs
     callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, steps_per_epoch), double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(os.path.join(
-            experiment_dir, "checkpoints", "incomplete", "epoch{epoch:03d}-val_loss{val_loss:.4f}.keras")),
-        keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: publish_checkpoint(experiment_dir, epoch, logs)),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5),
-        keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(experiment_dir, "tensorboard-logs")),
     ]
+    if chief:
+        os.makedirs(os.path.join(experiment_dir, "checkpoints", "incomplete"), exist_ok=True)
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(os.path.join(
+                experiment_dir, "checkpoints", "incomplete", "epoch{epoch:03d}-val_loss{val_loss:.4f}.keras")),
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: publish_checkpoint(experiment_dir, epoch, logs)),
+        ]
+    callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+    if chief:
+        callbacks += [
+            keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(experiment_dir, "tensorboard-logs")),
+        ]
     try:
         history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
                             initial_epoch=done, callbacks=callbacks, shuffle=False)  # the dataset shuffles itself
@@ -257,6 +374,9 @@ def main(argv=None):
         kept = utils.list_checkpoints(experiment_dir)
         sys.exit(f"\nInterrupted: {len(kept)} complete epoch checkpoints kept in {experiment_dir}/checkpoints; "
                  f"resume with: python train.py --experiment_dir {experiment_dir}")
+    finally:
+        if not chief:
+            shutil.rmtree(os.path.dirname(backup_dir), ignore_errors=True)  # the private copy of the backup
     losses = history.history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
         kept = utils.list_checkpoints(experiment_dir)

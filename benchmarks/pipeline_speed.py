@@ -9,7 +9,7 @@ The same model (train.py's defaults) trains for --warmup_steps + --steps steps o
   (a) reference:  the older design, a Python generator that parses --max_files_in_ram files at a time
                   with pretty_midi, cuts every window of them as float64 one-hot arrays
                   (batch, window_size, 129), and parses the files again on every pass;
-  (b) project:    utils.load_melodies -> files_to_steps -> make_windows -> utils.make_dataset (tf.data),
+  (b) project:    utils.load_melodies -> files_to_steps -> make_window_runs -> utils.make_dataset (tf.data),
                   with a cold melody cache, then a warm one, then on copies of the data;
   (c) floor:      model.fit on the same windows, already one-hot in memory as numpy arrays.
 Time to first batch runs from the start of loading (after imports and the model build) until the
@@ -155,9 +155,9 @@ def run_configuration(args):
     else:
         files = utils.load_melodies(args.data_dir, 1, args.max_files_in_ram, quiet=True)
         train_files, _ = utils.split_files(files, args.window_size, args.seed)
-        steps, starts = utils.make_windows(utils.files_to_steps(train_files), args.window_size)
-        windows = len(starts)
-        dataset = utils.make_dataset(steps, starts, args.window_size, args.batch_size, NUM_CLASSES,
+        steps, runs = utils.make_window_runs(utils.files_to_steps(train_files), args.window_size)
+        windows = int(runs[:, 1].sum())
+        dataset = utils.make_dataset(steps, runs, args.window_size, args.batch_size, NUM_CLASSES,
                                      shuffle=True, seed=args.seed)
         batches = math.ceil(windows / args.batch_size)
         if batches < total_steps:

@@ -261,6 +261,25 @@ def test_dataset_gives_one_hot_windows_and_the_next_step_each_exactly_once_per_e
     assert epochs[0] != epochs[1]  # a new order each epoch
 
 
+def test_window_runs_give_every_window_of_make_windows_once_per_epoch_in_a_new_order():
+    melodies = [np.arange(1, 41, dtype=np.uint8), np.arange(50, 59, dtype=np.uint8), np.arange(60, 90, dtype=np.uint8)]
+    steps, starts = utils.make_windows(melodies, window_size=4, history=16)
+    run_steps, runs = utils.make_window_runs(melodies, window_size=4, history=16)
+    assert np.array_equal(run_steps, steps) and runs.shape == (3, 2) and runs[:, 1].sum() == len(starts)
+    x, y = utils.windows_at(steps, starts, 4)
+    expected = sorted(map(tuple, np.concatenate([x, y[:, None]], axis=1)))  # every window and its target
+    dataset = utils.make_dataset(steps, runs, 4, batch_size=8, num_classes=129, shuffle=True, seed=0)
+    epochs = []
+    for _ in range(2):
+        windows = [tuple(row) for x, y in dataset
+                   for row in np.concatenate([np.argmax(x.numpy(), axis=2), y.numpy()[:, None]], axis=1)]
+        assert sorted(windows) == expected  # each once
+        epochs.append(windows)
+    assert epochs[0] != epochs[1]  # a new order each epoch
+    in_order = [y for _, batch in utils.make_dataset(steps, runs, 4, 8, 129) for y in batch.numpy()]
+    assert in_order == steps[starts + 4].tolist()  # without shuffle, in the order of make_windows
+
+
 def test_transposition_shifts_pitches_within_range_and_keeps_rests():
     import keras
     keras.utils.set_random_seed(0)
