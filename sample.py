@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+import scales
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
@@ -28,6 +29,7 @@ def build_parser():
     parser.add_argument("--midi_instrument", default="Acoustic Grand Piano", help="General MIDI instrument, by name or program number 0-127 (default: %(default)s)")
     parser.add_argument("--wav", action="store_true", help="also write N.wav beside each N.mid (FluidSynth when installed, see README)")
     parser.add_argument("--tempo", type=float, default=None, help="tempo of the written files, in quarter notes per minute (default: the experiment's, else 120)")
+    parser.add_argument("--key", default=None, help="write each melody in this key, such as 'D major' or 'E minor': it is moved from the major or minor scale it fits best (default: as generated)")
     # sampling
     parser.add_argument("--temperature", type=float, default=1.0, help="below 1 sharper, above 1 more adventurous, 0 always the most likely step (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="same seed, model and flags give identical files (default: a random one, printed)")
@@ -69,18 +71,18 @@ def find_experiment(experiment_dir):
 
 def load_seed_melodies(config, data_dir, prime_file):
     """Melodies to draw seed windows from: the prime file's, or the validation files'."""
-    window_size, encoding = config["window_size"], config["encoding"]
+    window_size, encoding, options = config["window_size"], config["encoding"], utils.melody_options(config)
     if prime_file:
         if not os.path.isfile(prime_file):
             sys.exit(f"error: --prime_file {prime_file} does not exist")
-        melodies, info = utils.midi_to_steps(prime_file, encoding)
+        melodies, info = utils.midi_to_steps(prime_file, encoding, **options)
         if info["skipped"]:
             sys.exit(f"error: cannot use --prime_file {prime_file}: {info['skipped']}")
         if not any(len(m) > window_size for m in melodies):
             sys.exit(f"error: --prime_file {prime_file} has no melody longer than the experiment's window "
                      f"of {window_size} sixteenth notes; choose a longer file")
         return melodies
-    files = utils.load_melodies(data_dir, quiet=True) if os.path.isdir(data_dir) else []
+    files = utils.load_melodies(data_dir, quiet=True, **options) if os.path.isdir(data_dir) else []
     wanted = set(config["files"]["validation"])
     melodies = utils.files_to_steps([f for f in files if f["path"] in wanted], encoding)
     if not any(len(m) > window_size for m in melodies):
@@ -160,6 +162,13 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     return run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
 
 
+def move_to_key(seed_steps, steps, tonic, encoding):
+    """A generated melody moved from the scale it fits best onto the major scale of `tonic` (or its
+    relative minor), within the MIDI range; its seed, drawn in the picture, moves with it."""
+    shift = scales.key_shift(utils.steps_to_notes(steps, encoding)[:, 2], tonic)
+    return utils.transpose_steps(seed_steps, shift, encoding), utils.transpose_steps(steps, shift, encoding)
+
+
 def next_free_number(save_dir):
     """1 for an empty folder, else one more than the highest N.mid in it."""
     numbers = [int(name[:-4]) for name in os.listdir(save_dir) if name.endswith(".mid") and name[:-4].isdigit()]
@@ -175,6 +184,10 @@ def main(argv=None):
         sys.exit(f"error: --temperature must be 0 or above, got {args.temperature}")
     if args.tempo is not None and not args.tempo > 0:
         sys.exit(f"error: --tempo must be above 0 quarter notes per minute, got {args.tempo}")
+    try:
+        key = scales.parse_key(args.key) if args.key else None
+    except ValueError as e:
+        sys.exit(f"error: --key {e}")
     program = parse_instrument(args.midi_instrument)
     experiment_dir, checkpoint = find_experiment(args.experiment_dir)
     config = utils.load_config(experiment_dir)
@@ -212,6 +225,8 @@ def main(argv=None):
     first = next_free_number(save_dir)
     written = []
     for i, (seed_steps, melody) in enumerate(zip(seeds[:, history:], generated)):
+        if key is not None:
+            seed_steps, melody = move_to_key(seed_steps, melody, scales.major_tonic(key), encoding)
         path = os.path.join(save_dir, f"{first + i}.mid")
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)
