@@ -164,8 +164,13 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
 
 def move_to_key(seed_steps, steps, tonic, encoding):
     """A generated melody moved from the scale it fits best onto the major scale of `tonic` (or its
-    relative minor), within the MIDI range; its seed, drawn in the picture, moves with it."""
+    relative minor), within the MIDI range; its seed, drawn in the picture, moves with it.
+
+    Returns (seed_steps, steps), or None when the melody spans too wide to move within 0..127.
+    """
     shift = scales.key_shift(utils.steps_to_notes(steps, encoding)[:, 2], tonic)
+    if shift is None:
+        return None
     return utils.transpose_steps(seed_steps, shift, encoding), utils.transpose_steps(steps, shift, encoding)
 
 
@@ -225,9 +230,13 @@ def main(argv=None):
     first = next_free_number(save_dir)
     written = []
     for i, (seed_steps, melody) in enumerate(zip(seeds[:, history:], generated)):
-        if key is not None:
-            seed_steps, melody = move_to_key(seed_steps, melody, scales.major_tonic(key), encoding)
         path = os.path.join(save_dir, f"{first + i}.mid")
+        if key is not None:
+            moved = move_to_key(seed_steps, melody, scales.major_tonic(key), encoding)
+            if moved is None:
+                print(f"  {path}: its notes span too wide to move to --key {args.key} within MIDI pitches "
+                      f"0..127; written as generated")
+            seed_steps, melody = moved or (seed_steps, melody)
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)
         # the picture shows the seed (not in the MIDI file) before what the model wrote

@@ -36,14 +36,14 @@ def major_tonic(scale):
 
 def key_shift(pitches, tonic):
     """Semitones that move the best-fitting scale of these pitches onto the major scale of `tonic`
-    (or its relative minor): the nearest to 0 that keeps every pitch in 0..127; 0 if none does."""
+    (or its relative minor): the nearest to 0 that keeps every pitch in 0..127; None if none does."""
     pitches = np.asarray(pitches, dtype=np.int64)
     if not len(pitches):
         return 0
     shift = (tonic - major_tonic(int(np.argmax(scale_counts(pitches)))) + 6) % 12 - 6  # in -6..5
     fits = [s for s in sorted([shift, shift - 12, shift + 12], key=abs)
             if pitches.min() + s >= 0 and pitches.max() + s <= 127]
-    return fits[0] if fits else 0
+    return fits[0] if fits else None
 
 
 def transpose_notes(notes, shift):

@@ -260,7 +260,7 @@ def choose_melodies(melodies, info, tracks="all", normalize_key=False):
                 row["used"], row["reason"] = False, "not the lead"
         melodies = [melodies[lead]]
     if normalize_key:
-        melodies = [scales.transpose_notes(m, scales.key_shift(m[:, 2], 0)) for m in melodies]
+        melodies = [scales.transpose_notes(m, scales.key_shift(m[:, 2], 0) or 0) for m in melodies]
     return melodies, dict(info, tracks=len(melodies), track_table=table)
 
 
