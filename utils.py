@@ -146,7 +146,8 @@ def keep_highest(notes):
     notes: (n, 5) [start_step, end_step, pitch, start_tick, end_tick] sorted by onset.
     Returns (n', 3) [start_step, end_step, pitch]. A chord gives its top note. A note ends where
     a note as high or higher is struck while it sounds, and does not come back when that one
-    ends: it resumes only if it is struck again.
+    ends: it resumes only if it is struck again. A note struck under a held higher one sounds
+    once that one ends.
     """
     start, end, pitch = notes[:, 0], notes[:, 1].copy(), notes[:, 2]
     sounding = []  # notes struck before the current onset and not yet ended
@@ -252,7 +253,7 @@ def choose_melodies(melodies, info, tracks="all", normalize_key=False):
     lead" in the track table). normalize_key: move each melody to C major or A minor, by the
     major or minor scale it fits best, as near its own register as the MIDI range allows.
     """
-    table = [dict(row) for row in info.get("track_table", [])]
+    table = [dict(row) for row in info["track_table"]]
     if tracks == "lead" and len(melodies) > 1:
         lead = pick_lead(melodies)
         for k, row in enumerate(row for row in table if row["used"]):  # one used row per melody, in order

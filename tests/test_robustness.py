@@ -128,11 +128,12 @@ def test_loader_never_raises_on_random_bytes(tmp_path, data):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(notes=note_lists, ticks_per_beat=st.sampled_from([1, 24, 96, 480, 960]),
-       tempo=st.sampled_from([1, 500_000, 16_777_215]))
-def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_path, notes, ticks_per_beat, tempo):
+       tempo=st.sampled_from([1, 500_000, 16_777_215]), polyphony=st.sampled_from(utils.POLYPHONY))
+def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_path, notes, ticks_per_beat, tempo,
+                                                                          polyphony):
     path = str(tmp_path / "valid.mid")
     notes_to_mido(notes, ticks_per_beat, tempo).save(path)
-    assert_melodies_on_the_grid(*utils.midi_to_notes(path))
+    assert_melodies_on_the_grid(*utils.midi_to_notes(path, polyphony=polyphony))
 
 
 # ----------------------------------------------------------------------------
