@@ -157,7 +157,7 @@ def test_bad_train_flags_are_one_line_errors(flags, message, tmp_path):
 def test_empty_data_dir_is_a_one_line_error(tmp_path):
     (tmp_path / "empty").mkdir()
     text = error_of(lambda: train.main(["--data_dir", str(tmp_path / "empty")]))
-    assert text.startswith("error: no .mid or .midi file under")
+    assert text.startswith("error: no .mid, .midi or .rmi file under")
 
 
 def test_bad_flag_exits_non_zero_without_a_traceback(tmp_path):
