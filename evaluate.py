@@ -555,7 +555,8 @@ def main(argv=None):
     generated, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [])
     for note in notes:
         print(note)
-    validation_files = eval_files if not args.data_dir else load_files(config["data_dir"], config["files"]["validation"])
+    validation_files = (eval_files if not args.data_dir
+                        else load_files(config["data_dir"], config, config["files"]["validation"]))
     melodies = {"training": [m for f in train_files for m in f["melodies"] if len(m)],
                 "validation": [m for f in validation_files for m in f["melodies"] if len(m)],
                 "generated": generated}
