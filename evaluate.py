@@ -21,6 +21,7 @@ import numpy as np
 
 import media
 import sample
+import scales
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
@@ -28,11 +29,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 MAX_NGRAM_ORDER = 8  # an n-gram of 130 classes is kept as one int64: 130**8 < 2**63
 MIN_PROBABILITY = 1e-9  # a float32 softmax can round a probability to 0; this caps one step at ~30 bits
 LONGEST_NOTE_BIN = 16  # note-length histogram: 1, 2, ..., 15 and "16 or more" sixteenth notes
-MAJOR = [0, 2, 4, 5, 7, 9, 11]  # semitones above the tonic
-MINOR = [0, 2, 3, 5, 7, 8, 10]  # natural minor
-# (24, 12): row k is the major scale on tonic k, row 12 + k the minor scale on tonic k
-SCALES = np.array([[(pc - tonic) % 12 in scale for pc in range(12)]
-                   for scale in [MAJOR, MINOR] for tonic in range(12)], dtype=np.int64)
 
 
 def build_parser():
@@ -269,16 +265,6 @@ def longest_repeated_run(pitches):
     return int(np.diff(bounds).max())
 
 
-def in_scale_share(pitches):
-    """Share of notes in the best-fitting of the 24 major and natural minor scales.
-
-    A natural minor scale has the notes of its relative major (A minor, C major), so 12 of the 24
-    keys are distinct note sets; both are tried all the same.
-    """
-    counts = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, minlength=12)
-    return float((SCALES @ counts).max() / counts.sum()) if counts.sum() else float("nan")
-
-
 def music_statistics(melodies):
     """Numbers and histograms of a set of melodies, each (n, 3) [start_step, end_step, pitch].
 
@@ -301,7 +287,7 @@ def music_statistics(melodies):
         "rest_ratio": rest_ratio(steps),
         "longest_repeated_run": max(runs),  # notes
         "mean_longest_repeated_run_per_melody": float(np.mean(runs)),
-        "in_scale_share": float(np.mean([in_scale_share(m[:, 2]) for m in melodies])),
+        "in_scale_share": float(np.mean([scales.in_scale_share(m[:, 2]) for m in melodies])),
         "pitch_class_histogram": pitch_class_histogram(pitches).tolist(),
         "note_length_histogram": note_length_histogram(lengths).tolist(),
     }
@@ -361,11 +347,11 @@ def structure_statistics(melodies, indexes=None):
 # Data, tables, files
 
 
-def load_files(data_dir, paths=None):
-    """The parsed files under data_dir, or only those whose relative path is in paths."""
+def load_files(data_dir, config, paths=None):
+    """The files under data_dir as the experiment learns them, or only those whose relative path is in paths."""
     if not os.path.isdir(data_dir):
         return []
-    files = utils.load_melodies(data_dir, quiet=True)
+    files = utils.load_melodies(data_dir, quiet=True, **utils.melody_options(config))
     wanted = None if paths is None else set(paths)
     return files if wanted is None else [f for f in files if f["path"] in wanted]
 
@@ -445,7 +431,7 @@ def plot_histograms(path, generated, training, title=None):
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), dpi=100)
     for axes, key, labels, xlabel in [
-        (left, "pitch_class_histogram", media.PITCH_NAMES, "pitch class"),
+        (left, "pitch_class_histogram", scales.PITCH_NAMES, "pitch class"),
         (right, "note_length_histogram", [str(n) for n in range(1, LONGEST_NOTE_BIN)] + [f"{LONGEST_NOTE_BIN}+"],
          "note length (sixteenth notes)"),
     ]:
@@ -483,19 +469,19 @@ def main(argv=None):
 
     # data: the training files fit the baselines; the windows of the validation files (or of
     # --data_dir) are scored
-    train_files = load_files(config["data_dir"], config["files"]["train"])
+    train_files = load_files(config["data_dir"], config, config["files"]["train"])
     train_melodies = utils.files_to_steps(train_files, encoding)
     if not any(len(m) > window_size for m in train_melodies):
         sys.exit(f"error: the experiment's training files are not under {config['data_dir']}; the baselines are "
                  f"fitted on them: run from the folder the experiment was trained in")
     if args.data_dir:
-        eval_files = load_files(args.data_dir)
+        eval_files = load_files(args.data_dir, config)
         description = f"{window_size} steps from {len(eval_files)} files under {args.data_dir}"
         shared = {f["sha1"] for f in eval_files} & {f["sha1"] for f in train_files}
         if shared:
             print(f"Warning: {len(shared)} files under {args.data_dir} are training files of {experiment_dir}")
     else:
-        eval_files = load_files(config["data_dir"], config["files"]["validation"])
+        eval_files = load_files(config["data_dir"], config, config["files"]["validation"])
         description = f"{window_size} steps from the {len(eval_files)} validation files of {experiment_dir}"
     lookback = config.get("lookback", [])
     steps, starts = utils.make_windows(utils.files_to_steps(eval_files, encoding), window_size, max(lookback, default=0))
@@ -566,7 +552,8 @@ def main(argv=None):
     generated, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [])
     for note in notes:
         print(note)
-    validation_files = eval_files if not args.data_dir else load_files(config["data_dir"], config["files"]["validation"])
+    validation_files = (eval_files if not args.data_dir
+                        else load_files(config["data_dir"], config, config["files"]["validation"]))
     melodies = {"training": [m for f in train_files for m in f["melodies"] if len(m)],
                 "validation": [m for f in validation_files for m in f["melodies"] if len(m)],
                 "generated": generated}

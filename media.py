@@ -15,9 +15,9 @@ import urllib.parse
 import numpy as np
 import pretty_midi
 
+import scales
 import utils
 
-PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 STEPS_PER_BAR = 4 * utils.STEPS_PER_QUARTER  # sixteenth notes in a bar of 4/4
 BARS_PER_ROW = 8  # piano rolls wrap like a score: 8 bars (128 sixteenth notes) a row
 # General MIDI soundfont that pretty_midi ships (6 MB): real instruments with nothing else installed
@@ -26,7 +26,7 @@ BUNDLED_SOUNDFONT = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6m
 
 def note_name(pitch):
     """MIDI pitch -> scientific pitch name: 60 -> 'C4', 61 -> 'C#4'."""
-    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+    return f"{scales.PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 # ----------------------------------------------------------------------------

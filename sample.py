@@ -14,6 +14,7 @@ import numpy as np
 import pretty_midi
 
 import media
+import scales
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
@@ -33,6 +34,7 @@ def build_parser():
     parser.add_argument("--midi_instrument", default="Acoustic Grand Piano", help="General MIDI instrument, by name or program number 0-127 (default: %(default)s)")
     parser.add_argument("--wav", action="store_true", help="also write N.wav beside each N.mid, played by the instruments of a General MIDI soundfont (see README)")
     parser.add_argument("--tempo", type=float, default=None, help="tempo of the written files, in quarter notes per minute (default: the experiment's, else 120)")
+    parser.add_argument("--key", default=None, help="write each melody in this key, such as 'D major' or 'E minor': it is moved from the major or minor scale it fits best (default: as generated)")
     # sampling
     parser.add_argument("--temperature", type=float, default=1.0, help="below 1 sharper, above 1 more adventurous, 0 always the most likely step (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="same seed, model and flags give identical files (default: a random one, printed)")
@@ -74,11 +76,11 @@ def find_experiment(experiment_dir):
 
 def load_seed_melodies(config, data_dir, prime_file):
     """Melodies to draw seed windows from, the prime file's or the validation files', and the file of each."""
-    window_size, encoding = config["window_size"], config["encoding"]
+    window_size, encoding, options = config["window_size"], config["encoding"], utils.melody_options(config)
     if prime_file:
         if not os.path.isfile(prime_file):
             sys.exit(f"error: --prime_file {prime_file} does not exist")
-        melodies, info = utils.midi_to_steps(prime_file, encoding)
+        melodies, info = utils.midi_to_steps(prime_file, encoding, **options)
         if info["skipped"]:
             sys.exit(f"error: cannot use --prime_file {prime_file}: {info['skipped']}")
         if not any(len(m) > window_size for m in melodies):
@@ -87,7 +89,7 @@ def load_seed_melodies(config, data_dir, prime_file):
         return melodies, [prime_file] * len(melodies)
     files = []
     if os.path.isdir(data_dir):  # only the validation files are read (parsed once, then cached)
-        files = utils.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"])
+        files = utils.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"], **options)
     melodies = utils.files_to_steps(files, encoding)
     if not any(len(m) > window_size for m in melodies):
         sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
@@ -176,6 +178,18 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     return run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
 
 
+def move_to_key(seed_steps, steps, tonic, encoding):
+    """A generated melody moved from the scale it fits best onto the major scale of `tonic` (or its
+    relative minor), within the MIDI range; its seed, drawn in the picture, moves with it.
+
+    Returns (seed_steps, steps), or None when the melody spans too wide to move within 0..127.
+    """
+    shift = scales.key_shift(utils.steps_to_notes(steps, encoding)[:, 2], tonic)
+    if shift is None:
+        return None
+    return utils.transpose_steps(seed_steps, shift, encoding), utils.transpose_steps(steps, shift, encoding)
+
+
 def next_free_number(save_dir):
     """1 for an empty folder, else one more than the highest N.mid in it."""
     numbers = [int(name[:-4]) for name in os.listdir(save_dir) if name.endswith(".mid") and name[:-4].isdigit()]
@@ -191,6 +205,10 @@ def main(argv=None):
         sys.exit(f"error: --temperature must be 0 or above, got {args.temperature}")
     if args.tempo is not None and not args.tempo > 0:
         sys.exit(f"error: --tempo must be above 0 quarter notes per minute, got {args.tempo}")
+    try:
+        key = scales.parse_key(args.key) if args.key else None
+    except ValueError as e:
+        sys.exit(f"error: --key {e}")
     program = parse_instrument(args.midi_instrument)
     experiment_dir, checkpoint = find_experiment(args.experiment_dir)
     config = utils.load_config(experiment_dir)
@@ -237,6 +255,12 @@ def main(argv=None):
     written = []
     for i, (seed_steps, melody, source) in enumerate(zip(seeds[:, history:], generated, sources)):
         path = os.path.join(save_dir, f"{first + i}.mid")
+        if key is not None:
+            moved = move_to_key(seed_steps, melody, scales.major_tonic(key), encoding)
+            if moved is None:
+                print(f"  {path}: its notes span too wide to move to --key {args.key} within MIDI pitches "
+                      f"0..127; written as generated")
+            seed_steps, melody = moved or (seed_steps, melody)
         midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
         utils.write_atomic(path, midi.write)
         media.save_origin(path, dict(origin, **source))

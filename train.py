@@ -30,7 +30,10 @@ DISTRIBUTE = ["none", "mirrored", "multi_worker"]
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # data
-    parser.add_argument("--data_dir", default="data/midi", help="folder searched recursively for .mid/.midi files (default: %(default)s)")
+    parser.add_argument("--data_dir", default="data/midi", help="folder searched recursively for .mid/.midi/.rmi files (default: %(default)s)")
+    parser.add_argument("--polyphony", choices=utils.POLYPHONY, default="discard", help="a track where notes sound together: discard it, or keep its highest note at each step (default: %(default)s)")
+    parser.add_argument("--tracks", choices=utils.TRACKS, default="all", help="learn every track that gives a melody, or only each file's lead: the highest median pitch among its melodies with at least a quarter of the notes of its busiest (default: %(default)s)")
+    parser.add_argument("--normalize_key", action="store_true", help="move each melody to C major or A minor, by the major or minor scale it fits best (default: off)")
     parser.add_argument("--window_size", type=int, default=20, help="steps the model sees to predict the next one, in sixteenth notes (default: %(default)s)")
     parser.add_argument("--encoding", choices=list(utils.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
     parser.add_argument("--transpose", type=int, default=0, help="shift each training window by a random number of semitones in [-N, N] (default: %(default)s, off)")
@@ -166,7 +169,7 @@ def check_data_dir(data_dir):
     if not os.path.isdir(data_dir):
         sys.exit(f"error: --data_dir {data_dir} is not a folder; point it at your MIDI files")
     if not utils.find_midi_files(data_dir):
-        sys.exit(f"error: no .mid or .midi file under --data_dir {data_dir}; add MIDI files or choose another folder")
+        sys.exit(f"error: no .mid, .midi or .rmi file under --data_dir {data_dir}; add MIDI files or choose another folder")
 
 
 def read_experiment(args, given):
@@ -174,8 +177,8 @@ def read_experiment(args, given):
     path = args.experiment_dir
     if path and os.path.exists(os.path.join(path, "config.json")):
         config = utils.load_config(path)
-        for name in sorted(given - RESUME_FLAGS):
-            if getattr(args, name) != config.get(name):
+        for name in sorted(given - RESUME_FLAGS):  # a flag newer than the experiment has its default there
+            if getattr(args, name) != config.get(name, build_parser().get_default(name)):
                 sys.exit(f"error: {path} was trained with --{name} {config.get(name)}; a resume cannot change it "
                          f"(drop --{name}, or start a new experiment)")
         config.update({name: getattr(args, name) for name in given & RESUME_FLAGS})
@@ -186,8 +189,9 @@ def read_experiment(args, given):
 
 
 def load_data(config, resuming):
-    """Melodies of the data folder -> (train, validation) file lists, as recorded in the config."""
-    files = utils.load_melodies(config["data_dir"], config["n_jobs"], config["max_files_in_ram"])
+    """Melodies of the data folder -> (train, validation, totals, all files), as recorded in the config."""
+    files = utils.load_melodies(config["data_dir"], config["n_jobs"], config["max_files_in_ram"],
+                                **utils.melody_options(config))
     totals = utils.summarize_files(files)
     if resuming:
         by_path = {f["path"]: f for f in files}
@@ -201,11 +205,11 @@ def load_data(config, resuming):
     if not train:
         sys.exit(f"error: no melody under {config['data_dir']} is longer than --window_size {config['window_size']} "
                  f"sixteenth notes ({totals['files']} files, {totals['skipped']} skipped); "
-                 f"add monophonic MIDI files or lower --window_size")
+                 f"add monophonic MIDI files, pass --polyphony highest, or lower --window_size")
     if not validation:
         sys.exit(f"error: only one usable MIDI file under {config['data_dir']}; at least 2 are needed so that "
                  f"one can be held out for validation")
-    return train, validation, totals
+    return train, validation, totals, files
 
 
 def files_to_windows(train_files, validation_files, config):
@@ -284,7 +288,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C does
 
     # data
-    train_files, validation_files, totals = load_data(config, resuming)
+    train_files, validation_files, totals, files = load_data(config, resuming)
     num_classes = utils.NUM_CLASSES[config["encoding"]]
     window_size, lookback = config["window_size"], config.get("lookback", [])
     (train_steps, train_runs), (val_steps, val_runs) = files_to_windows(train_files, validation_files, config)
@@ -313,6 +317,9 @@ def main(argv=None):
     if not resuming and chief:  # the folder is made only now that the data is known to be usable
         experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(experiment_dir)
         utils.save_config(experiment_dir, config)
+        utils.write_data_table(os.path.join(experiment_dir, "data.csv"), files, train_files, validation_files,
+                               window_size)
+        print(f"What was used from each file and track, and why: {experiment_dir}/data.csv")
         if config["message"]:
             with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
                 f.write(config["message"] + "\n")

@@ -10,6 +10,7 @@ tempo change never stretches it. A melody is a uint8 array of class indices, one
   onset encoding: 0 = rest, 1 = the note before goes on, p + 2 = pitch p starts  (130 classes)
 """
 import collections
+import csv
 import hashlib
 import io
 import json
@@ -25,22 +26,45 @@ import numpy as np
 import pretty_midi
 from tqdm import tqdm
 
+import scales
+
 STEPS_PER_QUARTER = 4  # sixteenth notes
 STEPS_PER_BAR = 16  # a bar of 4/4: where a step stands in its bar, and how repetition is measured
 NUM_CLASSES = {"roll": 129, "onset": 130}
 MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are read
 MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
 MAX_STEPS = 200_000  # per melody, in sixteenth notes (about 7 hours at 120 qpm)
-CACHE_VERSION = 2  # bump when what midi_to_notes returns changes
+CACHE_VERSION = 3  # bump when what midi_to_notes returns changes
+POLYPHONY = ["discard", "highest"]  # what to do with a track where notes sound together
+TRACKS = ["all", "lead"]  # which melodies of a file to learn
+LEAD_MIN_SHARE = 0.25  # a lead has at least this share of the notes of the file's busiest melody
+SMPTE_MESSAGE = ("SMPTE time division (timed in frames per second, not in beats): not supported; "
+                 "re-save it from a MIDI editor with ticks per quarter note")
 
 # ----------------------------------------------------------------------------
 # One MIDI file -> monophonic melodies as notes on the grid
 
 
+def unwrap_rmid(data):
+    """The standard MIDI file inside a RIFF 'RMID' wrapper (an .rmi file), or data unchanged."""
+    if data[:4] != b"RIFF" or data[8:12] != b"RMID":
+        return data
+    at = 12
+    while at + 8 <= len(data):  # chunks: 4-byte id, 4-byte little-endian size, data padded to even size
+        chunk, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        if chunk == b"data":
+            return data[at + 8:at + 8 + size]
+        at += 8 + size + size % 2
+    raise ValueError("an RMID file with no 'data' chunk holding the MIDI file")
+
+
 def read_midi(path):
-    """Load a MIDI file with pretty_midi; returns (PrettyMIDI, recovered reason or None)."""
+    """Load a MIDI file (or an .rmi) with pretty_midi; returns (PrettyMIDI, recovered reason or None)."""
     with open(path, "rb") as f:
-        data = f.read()
+        data = unwrap_rmid(f.read())
+    # MThd, length (4 bytes), format, tracks, division (2 bytes each): a negative division is SMPTE
+    if data[:4] == b"MThd" and len(data) >= 14 and data[12] & 0x80:
+        raise ValueError(SMPTE_MESSAGE)
     with warnings.catch_warnings():  # pretty_midi warns about odd but usable files
         warnings.simplefilter("ignore")
         try:
@@ -60,6 +84,8 @@ def describe_error(e):
         return "the file ends too early (empty or truncated)"
     if "MThd not found" in text:
         return "not a MIDI file (no MThd header)"
+    if text == SMPTE_MESSAGE:
+        return text
     if "largest tick" in text:
         return "an event lies absurdly far in time (" + text + ")"
     return f"{type(e).__name__}: {text[:120]}" if text else type(e).__name__
@@ -106,14 +132,46 @@ def make_monophonic(notes):
     return np.array(kept, dtype=np.int64)[:, :3]
 
 
-def midi_to_notes(path, steps_per_quarter=STEPS_PER_QUARTER):
-    """Parse one file into its monophonic melodies; never raises for a bad file.
+def keep_highest(notes):
+    """The highest note sounding at each step of a polyphonic track, as one melody.
 
-    Returns (melodies, info): melodies is a list of (n, 3) int32 arrays [start_step, end_step,
-    pitch] with the leading silence trimmed; info counts tracks and says why the file was skipped
-    or how it was recovered.
+    notes: (n, 5) [start_step, end_step, pitch, start_tick, end_tick] sorted by onset.
+    Returns (n', 3) [start_step, end_step, pitch]. A chord gives its top note. A note ends where
+    a note as high or higher is struck while it sounds, and does not come back when that one
+    ends: it resumes only if it is struck again. A note struck under a held higher one sounds
+    once that one ends.
     """
-    info = {"skipped": None, "recovered": None, "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None}
+    start, end, pitch = notes[:, 0], notes[:, 1].copy(), notes[:, 2]
+    sounding = []  # notes struck before the current onset and not yet ended
+    for i in range(len(notes)):
+        sounding = [j for j in sounding if end[j] > start[i]]
+        for j in sounding:
+            if pitch[j] < pitch[i] or (pitch[j] == pitch[i] and start[j] < start[i]):
+                end[j] = start[i]  # interrupted by a higher note, or struck again
+            elif pitch[j] == pitch[i]:  # the same pitch twice in one chord: one note, the longer
+                end[i], end[j] = max(end[i], end[j]), start[i]
+        sounding.append(i)
+    # owner[t]: the note on top at step t, -1 for silence; higher pitches are drawn last
+    owner = np.full(int(end.max()), -1, dtype=np.int64)
+    for i in np.lexsort((start, pitch)):
+        owner[start[i]:end[i]] = i
+    changes = np.flatnonzero(np.diff(owner, prepend=-2))  # where one note or silence gives way
+    ends = np.append(changes[1:], len(owner))
+    who = owner[changes]
+    return np.stack([changes, ends, pitch[np.maximum(who, 0)]], axis=1)[who >= 0]
+
+
+def midi_to_notes(path, polyphony="discard", steps_per_quarter=STEPS_PER_QUARTER):
+    """Parse one file into its melodies, one per track that gives one; never raises for a bad file.
+
+    polyphony: "discard" a track where notes sound together, or keep its "highest" notes.
+    Returns (melodies, info): melodies is a list of (n, 3) int32 arrays [start_step, end_step,
+    pitch] with the leading silence trimmed; info counts tracks, says why the file was skipped
+    or how it was recovered, and has a track_table: one row per track saying whether it gave a
+    melody (used), why (reason), and its notes and length (steps).
+    """
+    info = {"skipped": None, "recovered": None, "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None,
+            "track_table": []}
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -126,23 +184,35 @@ def midi_to_notes(path, steps_per_quarter=STEPS_PER_QUARTER):
             return [], info
         info["qpm"] = float(midi.get_tempo_changes()[1][0]) if n_notes else None
         melodies = []
-        for instrument in midi.instruments:
+        for index, instrument in enumerate(midi.instruments):
+            row = {"track": index, "name": instrument.name.strip(), "program": int(instrument.program),
+                   "notes": len(instrument.notes), "steps": 0, "melody_notes": 0, "used": False}
+            info["track_table"].append(row)
             if instrument.is_drum:
                 info["drums"] += 1
+                row["reason"] = "drum track"
                 continue
             if not instrument.notes:
+                row["reason"] = "no notes"
                 continue
             notes = quantize_notes(midi, instrument, steps_per_quarter)
-            length = int(notes[:, 1].max() - notes[:, 0].min())
+            length = row["steps"] = int(notes[:, 1].max() - notes[:, 0].min())
             if length > MAX_STEPS:
                 info["skipped"] = f"a track lasts {length} sixteenth notes, over the {MAX_STEPS} limit"
+                info["track_table"] = []
                 return [], info
-            notes = make_monophonic(notes)
-            if notes is None:
+            melody = make_monophonic(notes)
+            row["reason"] = "monophonic"
+            if melody is None:
                 info["polyphonic"] += 1
-                continue
-            notes[:, :2] -= notes[0, 0]  # trim the leading silence
-            melodies.append(notes.astype(np.int32))
+                row["reason"] = "polyphonic"
+                if polyphony == "discard":
+                    continue
+                melody = keep_highest(notes)
+                row["reason"] = "polyphonic, highest notes kept"
+            melody[:, :2] -= melody[0, 0]  # trim the leading silence
+            melodies.append(melody.astype(np.int32))
+            row["melody_notes"], row["used"] = len(melody), True
             info["tracks"] += 1
         if not melodies:
             if n_notes == 0:
@@ -155,7 +225,42 @@ def midi_to_notes(path, steps_per_quarter=STEPS_PER_QUARTER):
         return melodies, info
     except Exception as e:  # noqa: BLE001 -- any unreadable file is a skip, never a crash
         info["skipped"] = describe_error(e)
+        info["track_table"] = []
         return [], info
+
+
+def pick_lead(melodies):
+    """Index of a file's lead: of the melodies with at least LEAD_MIN_SHARE of the notes of the
+    busiest one, the one with the highest median pitch."""
+    counts = np.array([len(m) for m in melodies])
+    medians = np.array([np.median(m[:, 2]) for m in melodies])
+    candidates = np.flatnonzero(counts >= LEAD_MIN_SHARE * counts.max())
+    return int(candidates[np.argmax(medians[candidates])])
+
+
+def choose_melodies(melodies, info, tracks="all", normalize_key=False):
+    """A file's melodies as an experiment learns them -> new (melodies, info).
+
+    tracks: "all" melodies, or only the "lead" (pick_lead; the other tracks are marked "not the
+    lead" in the track table). normalize_key: move each melody to C major or A minor, by the
+    major or minor scale it fits best, as near its own register as the MIDI range allows.
+    """
+    table = [dict(row) for row in info["track_table"]]
+    if tracks == "lead" and len(melodies) > 1:
+        lead = pick_lead(melodies)
+        for k, row in enumerate(row for row in table if row["used"]):  # one used row per melody, in order
+            if k != lead:
+                row["used"], row["reason"] = False, "not the lead"
+        melodies = [melodies[lead]]
+    if normalize_key:
+        melodies = [scales.transpose_notes(m, scales.key_shift(m[:, 2], 0) or 0) for m in melodies]
+    return melodies, dict(info, tracks=len(melodies), track_table=table)
+
+
+def melody_options(config):
+    """How an experiment turns files into melodies, from its config.json (older ones: the defaults)."""
+    return {"polyphony": config.get("polyphony", "discard"), "tracks": config.get("tracks", "all"),
+            "normalize_key": config.get("normalize_key", False)}
 
 
 # ----------------------------------------------------------------------------
@@ -202,10 +307,18 @@ def steps_to_midi(steps, qpm=120.0, program=0, encoding="roll", velocity=90):
     return midi
 
 
-def midi_to_steps(path, encoding="roll"):
-    """A MIDI file -> (its monophonic melodies as uint8 class arrays, info), as midi_to_notes."""
-    melodies, info = midi_to_notes(path)
+def midi_to_steps(path, encoding="roll", polyphony="discard", tracks="all", normalize_key=False):
+    """A MIDI file -> (its melodies as uint8 class arrays, info), as midi_to_notes and choose_melodies."""
+    melodies, info = choose_melodies(*midi_to_notes(path, polyphony), tracks, normalize_key)
     return [notes_to_steps(notes, encoding) for notes in melodies], info
+
+
+def transpose_steps(steps, shift, encoding="roll"):
+    """Classes moved by shift semitones: rests (and holds) stay, pitches move, clipped to 0..127."""
+    first_pitch = 1 if encoding == "roll" else 2
+    steps = np.asarray(steps, dtype=np.int64)
+    moved = np.clip(steps + shift, first_pitch, first_pitch + 127)
+    return np.where(steps >= first_pitch, moved, steps).astype(np.uint8)
 
 
 def write_atomic(path, write):
@@ -224,20 +337,20 @@ def write_atomic(path, write):
 
 
 def find_midi_files(data_dir):
-    """Every .mid / .midi file (any case) under data_dir, recursively, sorted by path."""
+    """Every .mid / .midi / .rmi file (any case) under data_dir, recursively, sorted by path."""
     paths = []
     for root, dirs, files in os.walk(data_dir):
         dirs.sort()
-        paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith((".mid", ".midi"))]
+        paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith((".mid", ".midi", ".rmi"))]
     return paths
 
 
-def cache_path(data_dir):
-    """Where the parsed melodies of data_dir are cached (see README: 'The melody cache')."""
+def cache_path(data_dir, polyphony="discard"):
+    """Where the melodies of data_dir parsed with this polyphony rule are cached (README: 'The melody cache')."""
     root = os.environ.get("MIDI_GENERATOR_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "midi-music-generator")
     key = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:16]
-    return os.path.join(root, f"{key}.npz")
+    return os.path.join(root, f"{key}-{polyphony}.npz")
 
 
 def load_cache(path):
@@ -293,13 +406,13 @@ def hash_file(path):
         return None
 
 
-def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
+def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False, polyphony="discard"):
     """midi_to_notes for each path, in order, in n_jobs processes; with a progress bar."""
     results = []
     bar = tqdm(total=len(paths), desc="Parsing MIDI", unit="file", disable=quiet or not paths, file=sys.stdout)
     if n_jobs == 1:
         for path in paths:
-            results.append(midi_to_notes(path))
+            results.append(midi_to_notes(path, polyphony=polyphony))
             bar.update()
     else:
         # spawn: the start method of every platform (Windows has no fork), paid once per worker, not per
@@ -307,7 +420,7 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
         with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
             pending = collections.deque()
             for path in paths:
-                pending.append(pool.apply_async(midi_to_notes, (path,)))
+                pending.append(pool.apply_async(midi_to_notes, (path, polyphony)))
                 if len(pending) == max_files_in_ram:
                     results.append(pending.popleft().get())
                     bar.update()
@@ -318,12 +431,14 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False):
     return results
 
 
-def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=None):
+def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=None, polyphony="discard",
+                  tracks="all", normalize_key=False):
     """Every MIDI file under data_dir -> list of {path, sha1, melodies, **info}; cached per folder.
 
-    path is relative to data_dir. Each file is parsed once: later calls read the cache, and only
-    parse files that are new or changed; files no longer in the folder are dropped from it. With
-    subset (paths relative to data_dir), only those files are read, and the cache keeps the others.
+    path is relative to data_dir. Each file is parsed once per polyphony rule: later calls read
+    the cache, and only parse files that are new or changed; files no longer in the folder are
+    dropped from it. With subset (paths relative to data_dir), only those files are read, and the
+    cache keeps the others. tracks and normalize_key: see choose_melodies.
     """
     say = (lambda *a: None) if quiet else print
     paths = find_midi_files(data_dir)
@@ -331,7 +446,7 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=N
         subset = set(subset)
         paths = [p for p in paths if os.path.relpath(p, data_dir) in subset]
     shas = [hash_file(p) for p in paths]
-    cache_file = cache_path(data_dir)
+    cache_file = cache_path(data_dir, polyphony)
     cached = load_cache(cache_file)
     todo = {}  # sha1 -> the first path with that content: identical files are parsed once
     for sha, path in zip(shas, paths):
@@ -341,7 +456,8 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=N
     if todo:
         say(f"Parsing {len(todo)} of {len(paths)} MIDI files under {data_dir} "
             f"({len(paths) - len(todo)} from the cache {cache_file})")
-        for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram, quiet)):
+        for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram, quiet,
+                                                      polyphony)):
             cached[sha] = result
     kept = {sha: cached[sha] for sha in shas if sha} if subset is None else cached
     if todo or len(kept) != len(cached):
@@ -350,32 +466,37 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=N
     for path, sha in zip(paths, shas):
         if sha is None:
             melodies, info = [], {"skipped": "cannot be read, or over the size limit", "recovered": None,
-                                  "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None}
+                                  "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None, "track_table": []}
         else:
-            melodies, info = cached[sha]
+            melodies, info = choose_melodies(*cached[sha], tracks, normalize_key)
         files.append(dict(info, path=os.path.relpath(path, data_dir), sha1=sha, melodies=melodies))
     return files
 
 
 def summarize_files(files):
     """Print one line per skipped or recovered file and the totals; returns the totals."""
+    reasons = collections.Counter(row["reason"] for f in files for row in f["track_table"])
     totals = {
         "files": len(files),
         "read": sum(f["skipped"] is None for f in files),
         "skipped": sum(f["skipped"] is not None for f in files),
         "recovered": sum(f["recovered"] is not None for f in files),
         "tracks": sum(f["tracks"] for f in files),
-        "polyphonic": sum(f["polyphonic"] for f in files),
-        "drums": sum(f["drums"] for f in files),
+        "highest": reasons["polyphonic, highest notes kept"],
+        "polyphonic": reasons["polyphonic"],
+        "drums": reasons["drum track"],
+        "not_lead": reasons["not the lead"],
     }
     for f in files:
         if f["skipped"]:
             print(f"  skipped {f['path']}: {f['skipped']}")
         elif f["recovered"]:
             print(f"  recovered {f['path']}: {f['recovered']}")
+    used = (f"{totals['tracks']} used ({totals['highest']} of them polyphonic, highest notes kept)"
+            if totals["highest"] else f"{totals['tracks']} used")
     print(f"Files: {totals['files']} found, {totals['read']} read ({totals['recovered']} recovered), "
-          f"{totals['skipped']} skipped. Tracks: {totals['tracks']} monophonic used, "
-          f"{totals['polyphonic']} polyphonic discarded, {totals['drums']} drum ignored.")
+          f"{totals['skipped']} skipped. Tracks: {used}, {totals['polyphonic']} polyphonic discarded, "
+          f"{totals['drums']} drum ignored" + (f", {totals['not_lead']} not the lead." if totals["not_lead"] else "."))
     return totals
 
 
@@ -582,6 +703,39 @@ def save_config(experiment_dir, config):
         with open(tmp, "w") as f:
             json.dump(config, f, indent=2)
     write_atomic(os.path.join(experiment_dir, "config.json"), write)
+
+
+DATA_TABLE_COLUMNS = ["file", "track", "name", "program", "notes", "steps", "melody_notes", "used", "reason", "split"]
+
+
+def write_data_table(path, files, train, validation, window_size):
+    """A CSV of every track of every file: used for training or not, why, and its counts.
+
+    One row per track (one per skipped file): notes in the track, its length in sixteenth notes
+    (steps), notes of the melody taken from it, and the file's side of the split.
+    """
+    split = dict.fromkeys((f["path"] for f in train), "train") | dict.fromkeys((f["path"] for f in validation),
+                                                                                "validation")
+    rows = []
+    for f in files:
+        if not f["track_table"]:  # unreadable, or refused before its tracks were looked at
+            rows.append([f["path"], "", "", "", 0, 0, 0, "no", f"file skipped: {f['skipped']}", ""])
+            continue
+        melodies = iter(f["melodies"])
+        for row in f["track_table"]:
+            used, reason = row["used"], row["reason"]
+            if used and next(melodies)[-1, 1] <= window_size:  # make_windows drops it
+                used, reason = False, f"{reason}, but no longer than the window of {window_size} steps"
+            rows.append([f["path"], row["track"], row["name"], row["program"], row["notes"], row["steps"],
+                         row["melody_notes"], "yes" if used else "no", reason, split.get(f["path"], "")])
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(DATA_TABLE_COLUMNS)
+            writer.writerows(rows)
+
+    write_atomic(path, write)
 
 
 def load_config(experiment_dir):

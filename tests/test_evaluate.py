@@ -37,15 +37,6 @@ def test_overlap_of_histograms_with_nothing_in_common_is_zero():
     assert evaluate.histogram_overlap([0.5, 0.5, 0], [0, 0.5, 0.5]) == 0.5
 
 
-def test_c_major_scale_is_all_in_its_best_scale():
-    assert evaluate.in_scale_share([60, 62, 64, 65, 67, 69, 71, 72]) == 1.0
-    assert evaluate.in_scale_share([57, 59, 60, 62, 64, 65, 67]) == 1.0  # A natural minor
-
-
-def test_chromatic_scale_has_seven_of_twelve_notes_in_the_best_scale():
-    assert evaluate.in_scale_share(np.arange(60, 72)) == pytest.approx(7 / 12)
-
-
 def test_rest_ratio_is_the_share_of_rest_steps():
     assert evaluate.rest_ratio([61, 61, 0, 0, 63, 63]) == pytest.approx(1 / 3)
     melody = notes((60, 2), (62, 2), rest=2)  # 60 60 . . 62 62

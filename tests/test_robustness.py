@@ -128,11 +128,12 @@ def test_loader_never_raises_on_random_bytes(tmp_path, data):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(notes=note_lists, ticks_per_beat=st.sampled_from([1, 24, 96, 480, 960]),
-       tempo=st.sampled_from([1, 500_000, 16_777_215]))
-def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_path, notes, ticks_per_beat, tempo):
+       tempo=st.sampled_from([1, 500_000, 16_777_215]), polyphony=st.sampled_from(utils.POLYPHONY))
+def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_path, notes, ticks_per_beat, tempo,
+                                                                          polyphony):
     path = str(tmp_path / "valid.mid")
     notes_to_mido(notes, ticks_per_beat, tempo).save(path)
-    assert_melodies_on_the_grid(*utils.midi_to_notes(path))
+    assert_melodies_on_the_grid(*utils.midi_to_notes(path, polyphony=polyphony))
 
 
 # ----------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def test_bad_train_flags_are_one_line_errors(flags, message, tmp_path):
 def test_empty_data_dir_is_a_one_line_error(tmp_path):
     (tmp_path / "empty").mkdir()
     text = error_of(lambda: train.main(["--data_dir", str(tmp_path / "empty")]))
-    assert text.startswith("error: no .mid or .midi file under")
+    assert text.startswith("error: no .mid, .midi or .rmi file under")
 
 
 def test_bad_flag_exits_non_zero_without_a_traceback(tmp_path):

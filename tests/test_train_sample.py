@@ -1,4 +1,5 @@
 """End to end: train.py then sample.py on tiny data with a tiny model."""
+import csv
 import json
 import os
 
@@ -277,3 +278,80 @@ def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_
     for path in written:
         assert os.path.dirname(media.load_origin(path)["seed_melody"]) == "data/midi"
         assert pretty_midi.PrettyMIDI(path).instruments[0].notes
+# which melodies an experiment learns: --polyphony, --tracks, --normalize_key, data.csv
+
+D_MAJOR = [62, 64, 66, 67, 69, 71, 73, 74]
+
+
+def d_major_piano(length):
+    """One piano track: eighth notes walking a D major scale over held D major chords."""
+    tune = [(s, s + 2, D_MAJOR[(s // 2) % 8] + 12) for s in range(0, length, 2)]
+    return tune + [(bar, bar + 16, p) for bar in range(0, length, 16) for p in (50, 54, 57)]
+
+
+@pytest.fixture
+def mixed_dir(tmp_path):
+    """Piano pieces with chords, a band file (bass, lead, drums), a tune too short, a broken file."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i in range(4):
+        write_midi(folder / f"piano{i}.mid", [d_major_piano(64 + 16 * i)])
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    for name, is_drum, notes in [("Bass", False, [(s, s + 2, 38) for s in range(0, 64, 2)]),
+                                 ("Flute", False, [(s, s + 4, 74 + s % 5) for s in range(0, 64, 4)]),
+                                 ("Drums", True, [(s, s + 1, 36) for s in range(0, 64, 4)])]:
+        instrument = pretty_midi.Instrument(0, is_drum=is_drum, name=name)
+        instrument.notes += [pretty_midi.Note(100, p, s * 0.125, e * 0.125) for s, e, p in notes]
+        midi.instruments.append(instrument)
+    midi.write(str(folder / "band.mid"))
+    write_midi(folder / "short.mid", [[(0, 2, 60), (2, 4, 62)]])
+    (folder / "broken.mid").write_bytes(b"not midi")
+    return str(folder)
+
+
+def test_experiment_records_its_melody_options_and_lists_every_track_with_its_reason(mixed_dir, tmp_path):
+    experiment = train.main(["--data_dir", mixed_dir, "--experiment_dir", str(tmp_path / "exp"), "--num_epochs", "1",
+                             "--polyphony", "highest", "--tracks", "lead", "--normalize_key"] + TINY)
+    config = utils.load_config(experiment)
+    assert (config["polyphony"], config["tracks"], config["normalize_key"]) == ("highest", "lead", True)
+    with open(os.path.join(experiment, "data.csv")) as f:
+        rows = [(r["file"], r["track"], r["used"], r["reason"]) for r in csv.DictReader(f)]
+    assert sorted(rows) == sorted(
+        [(f"piano{i}.mid", "0", "yes", "polyphonic, highest notes kept") for i in range(4)]
+        + [("band.mid", "0", "no", "not the lead"), ("band.mid", "1", "yes", "monophonic"),
+           ("band.mid", "2", "no", "drum track"),
+           ("short.mid", "0", "no", "monophonic, but no longer than the window of 8 steps"),
+           ("broken.mid", "", "no", "file skipped: not a MIDI file (no MThd header)")])
+    # the melodies learned: the piano's top line, moved from D major to C major
+    (piano,) = [f for f in utils.load_melodies(mixed_dir, quiet=True, **utils.melody_options(config))
+                if f["path"] == "piano0.mid"]
+    assert piano["melodies"][0][:8, 2].tolist() == [p + 10 for p in D_MAJOR]  # C5 major, not D5
+
+
+def test_prime_file_and_evaluate_use_the_experiments_polyphony(mixed_dir, tmp_path, monkeypatch):
+    experiment = train.main(["--data_dir", mixed_dir, "--experiment_dir", str(tmp_path / "exp"), "--num_epochs", "1",
+                             "--polyphony", "highest"] + TINY)
+    prime = write_midi(tmp_path / "prime.mid", [[(0, 16, 48), (0, 16, 52)]])  # one long chord
+    seen = []
+    real = sample.generate
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a, **kw: seen.append(seeds) or real(model, seeds, *a, **kw))
+    sample.main(["--experiment_dir", experiment, "--num_files", "1", "--file_length", "8", "--seed", "1",
+                 "--prime_file", prime])
+    assert np.all(seen[0] == 52 + 1)  # the chord's top note, roll class
+    import evaluate
+    results = evaluate.main(["--experiment_dir", experiment, "--data_dir", mixed_dir])
+    windows = utils.load_config(experiment)["windows"]  # the piano pieces' too, which discard would drop
+    assert results["windows_total"] == windows["train"] + windows["validation"]
+
+
+def test_sample_writes_the_key_it_is_asked_for(trained, tmp_path, monkeypatch):
+    import scales
+    tune = np.array([p + 1 for p in D_MAJOR for _ in range(2)], np.uint8)  # roll classes, D major
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, file_length, *a, **kw: np.tile(tune, (len(seeds), 4)))
+    written = sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "64", "--seed", "1",
+                           "--key", "E minor", "--save_dir", str(tmp_path / "out")])
+    for path in written:
+        pitches = [n.pitch for n in pretty_midi.PrettyMIDI(path).instruments[0].notes]
+        assert pitches[:8] == [p + 5 for p in D_MAJOR]  # E minor has the notes of G major: D moves up to G
+    with pytest.raises(SystemExit, match="error: --key 'E dorian' is not a key"):
+        sample.main(["--experiment_dir", trained, "--key", "E dorian"])

@@ -194,7 +194,7 @@ def test_cache_parses_each_file_once_and_follows_changes(tmp_path, monkeypatch):
     first = utils.load_melodies(str(data), quiet=True)
     parsed = []
     real = utils.midi_to_notes
-    monkeypatch.setattr(utils, "midi_to_notes", lambda path: parsed.append(os.path.basename(path)) or real(path))
+    monkeypatch.setattr(utils, "midi_to_notes", lambda path, **options: parsed.append(os.path.basename(path)) or real(path, **options))
     second = utils.load_melodies(str(data), quiet=True)
     assert parsed == []
     assert [m.tolist() for f in second for m in f["melodies"]] == [m.tolist() for f in first for m in f["melodies"]]
@@ -324,3 +324,114 @@ def test_nottingham_loads_with_the_20_double_stop_files_discarded():
     assert len(files) == 1034
     skipped = [f for f in files if f["skipped"]]
     assert len(skipped) == 20 and all(f["polyphonic"] == 1 for f in skipped)
+
+
+# ----------------------------------------------------------------------------
+# polyphony, leads, key normalization, and files that are almost MIDI
+
+TUNE = [(0, 2, 72), (2, 4, 74), (4, 8, 76), (8, 12, 79), (12, 14, 77), (14, 16, 76), (16, 24, 74), (24, 32, 72)]
+
+
+def piano_piece():
+    """One piano track: TUNE on top of a held four-note chord each half bar and off-beat chord tones."""
+    chords = [(bar, bar + 8, p) for bar in range(0, 32, 8) for p in (48, 55, 60, 64)]
+    offbeats = [(s, s + 2, 67) for s in range(2, 32, 4)]  # struck under held melody notes
+    return TUNE + chords + offbeats
+
+
+def test_highest_extracts_exactly_the_melody_of_a_piano_piece(tmp_path):
+    path = write_midi(tmp_path / "piano.mid", [piano_piece()])
+    (melody,), info = utils.midi_to_notes(path, polyphony="highest")
+    assert melody.tolist() == [list(n) for n in TUNE]
+    assert info["track_table"][0]["reason"] == "polyphonic, highest notes kept"
+
+
+def test_a_note_interrupted_by_a_higher_one_resumes_only_if_struck_again(tmp_path):
+    # 60 held for 16 steps; 67 interrupts it at step 4 for 2 steps; 60 is struck again at step 10
+    path = write_midi(tmp_path / "a.mid", [[(0, 16, 60), (4, 6, 67), (10, 14, 60), (10, 12, 55)]])
+    (melody,), _ = utils.midi_to_notes(path, polyphony="highest")
+    assert melody.tolist() == [[0, 4, 60], [4, 6, 67], [10, 14, 60]]  # a rest from 6 to 10
+
+
+def test_a_lower_note_under_a_held_one_sounds_once_the_held_one_ends(tmp_path):
+    path = write_midi(tmp_path / "a.mid", [[(0, 4, 72), (2, 8, 60), (0, 2, 48)]])
+    (melody,), _ = utils.midi_to_notes(path, polyphony="highest")
+    assert melody.tolist() == [[0, 4, 72], [4, 8, 60]]  # the highest note sounding at each step
+
+
+def test_discard_is_unchanged_and_monophonic_tracks_are_the_same_under_both_rules(tmp_path):
+    piano = write_midi(tmp_path / "piano.mid", [piano_piece()])
+    assert utils.midi_to_notes(piano)[0] == [] and utils.midi_to_notes(piano, polyphony="discard")[0] == []
+    legato = write_midi(tmp_path / "legato.mid", [[(0, 5, 64), (4, 8, 62), (8, 9, 60), (9, 12, 60)]])
+    (discard,), _ = utils.midi_to_notes(legato)
+    (highest,), _ = utils.midi_to_notes(legato, polyphony="highest")
+    assert discard.tolist() == highest.tolist() == [[0, 4, 64], [4, 8, 62], [8, 9, 60], [9, 12, 60]]
+
+
+def test_the_cache_keeps_each_polyphony_rule_apart(tmp_path):
+    write_midi(tmp_path / "piano.mid", [piano_piece()])
+    write_midi(tmp_path / "tune.mid", [scale_melody(32)])
+    for _ in range(2):  # the second time from the caches
+        discard = utils.load_melodies(str(tmp_path), quiet=True)
+        highest = utils.load_melodies(str(tmp_path), quiet=True, polyphony="highest")
+        assert [len(f["melodies"]) for f in discard] == [0, 1]
+        assert [len(f["melodies"]) for f in highest] == [1, 1]
+    assert utils.cache_path(str(tmp_path), "discard") != utils.cache_path(str(tmp_path), "highest")
+    assert all(os.path.exists(utils.cache_path(str(tmp_path), rule)) for rule in utils.POLYPHONY)
+
+
+def test_lead_is_the_highest_track_with_enough_notes_not_the_bass(tmp_path):
+    bass = [(s, s + 2, 36 + s % 5) for s in range(0, 64, 2)]  # 32 notes, low
+    lead = [(s, s + 4, 72 + s % 7) for s in range(0, 64, 4)]  # 16 notes, high
+    chirp = [(0, 1, 96), (32, 33, 98)]  # 2 notes, highest of all: too few to be the lead
+    write_midi(tmp_path / "band.mid", [bass, lead, chirp])
+    (f,) = utils.load_melodies(str(tmp_path), quiet=True, tracks="lead")
+    (melody,) = f["melodies"]
+    assert melody[:, 2].tolist() == [p for _, _, p in lead]
+    assert [(row["used"], row["reason"]) for row in f["track_table"]] == [
+        (False, "not the lead"), (True, "monophonic"), (False, "not the lead")]
+    (every,) = utils.load_melodies(str(tmp_path), quiet=True)
+    assert len(every["melodies"]) == 3
+
+
+def test_key_normalization_puts_a_d_major_tune_in_c_major(tmp_path):
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74]
+    write_midi(tmp_path / "d.mid", [[(2 * i, 2 * i + 2, d_major[i % 8]) for i in range(24)]])
+    (f,) = utils.load_melodies(str(tmp_path), quiet=True, normalize_key=True)
+    assert f["melodies"][0][:8, 2].tolist() == [60, 62, 64, 65, 67, 69, 71, 72]
+    (plain,) = utils.load_melodies(str(tmp_path), quiet=True)
+    assert plain["melodies"][0][:8, 2].tolist() == d_major
+
+
+def test_experiments_without_the_newer_keys_use_the_older_rules():
+    assert utils.melody_options({}) == {"polyphony": "discard", "tracks": "all", "normalize_key": False}
+
+
+def rmid(midi_bytes):
+    """A standard MIDI file wrapped as RIFF 'RMID', with an INFO list chunk before its data chunk."""
+    info = b"LIST" + (6).to_bytes(4, "little") + b"INFOab"
+    data = b"data" + len(midi_bytes).to_bytes(4, "little") + midi_bytes + b"\0" * (len(midi_bytes) % 2)
+    body = b"RMID" + info + data
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def test_an_rmi_file_is_found_unwrapped_and_read(tmp_path):
+    path = write_midi(tmp_path / "tune.mid", [scale_melody(32)])
+    with open(path, "rb") as f:
+        expected = utils.midi_to_notes(path)[0][0].tolist()
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "tune.RMI").write_bytes(rmid(f.read()))
+    (f,) = utils.load_melodies(str(tmp_path / "data"), quiet=True)
+    assert f["path"] == "tune.RMI" and f["skipped"] is None
+    assert f["melodies"][0].tolist() == expected
+
+
+def test_a_file_with_smpte_time_division_is_skipped_saying_so(tmp_path):
+    path = write_midi(tmp_path / "tune.mid", [scale_melody(32)])
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[12:14] = bytes([256 - 25, 40])  # -25 frames per second, 40 ticks per frame
+    (tmp_path / "smpte.mid").write_bytes(bytes(data))
+    melodies, info = utils.midi_to_notes(str(tmp_path / "smpte.mid"))
+    assert melodies == [] and info["skipped"].startswith("SMPTE time division")
+    assert "ticks per quarter note" in info["skipped"]
