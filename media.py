@@ -18,7 +18,6 @@ import pretty_midi
 import scales
 import utils
 
-STEPS_PER_BAR = 4 * utils.STEPS_PER_QUARTER  # sixteenth notes in a bar of 4/4
 BARS_PER_ROW = 8  # piano rolls wrap like a score: 8 bars (128 sixteenth notes) a row
 # General MIDI soundfont that pretty_midi ships (6 MB): real instruments with nothing else installed
 BUNDLED_SOUNDFONT = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
@@ -49,8 +48,8 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
     notes = utils.steps_to_notes(steps, encoding)
     both = np.concatenate([seed_notes, notes])
     low, high = (both[:, 2].min(), both[:, 2].max()) if len(both) else (60, 72)
-    first = -len(seed_steps) // STEPS_PER_BAR * STEPS_PER_BAR  # the bar line at or before the seed
-    row_steps = bars_per_row * STEPS_PER_BAR
+    first = -len(seed_steps) // utils.STEPS_PER_BAR * utils.STEPS_PER_BAR  # the bar line at or before the seed
+    row_steps = bars_per_row * utils.STEPS_PER_BAR
     num_rows = max(1, -(-(len(steps) - first) // row_steps))
     row_inches = 0.35 + (high - low + 3) * 0.055  # about 5 pixels a semitone
     figure = Figure(figsize=(12, 0.7 + num_rows * row_inches), dpi=100)
@@ -67,12 +66,12 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
             axes.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="white", linewidths=0.5))
         # grid lines as one collection each (ticks would cost a second a picture): beats, bars, and each C
         beats = np.arange(start, start + row_steps, utils.STEPS_PER_QUARTER)
-        axes.vlines(beats, low - 2, high + 2, colors=np.where(beats % STEPS_PER_BAR, "0.88", "0.5"),
-                    linewidths=np.where(beats % STEPS_PER_BAR, 0.5, 0.8), zorder=0)
+        axes.vlines(beats, low - 2, high + 2, colors=np.where(beats % utils.STEPS_PER_BAR, "0.88", "0.5"),
+                    linewidths=np.where(beats % utils.STEPS_PER_BAR, 0.5, 0.8), zorder=0)
         axes.hlines([p for p in range(low - 1, high + 2) if p % 12 == 0], start, start + row_steps, colors="0.88",
                     linewidths=0.5, zorder=0)
-        bars = [b for b in range(start, start + row_steps, STEPS_PER_BAR) if b >= 0]
-        axes.set_xticks(bars, [str(b // STEPS_PER_BAR + 1) for b in bars], fontsize=7)  # bar numbers
+        bars = [b for b in range(start, start + row_steps, utils.STEPS_PER_BAR) if b >= 0]
+        axes.set_xticks(bars, [str(b // utils.STEPS_PER_BAR + 1) for b in bars], fontsize=7)  # bar numbers
         axes.set_yticks(pitch_ticks, [note_name(p) for p in pitch_ticks], fontsize=7)
         axes.tick_params(length=2, pad=1)
         axes.set_xlim(start, start + row_steps)

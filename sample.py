@@ -111,7 +111,8 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     """Continue each seed window by file_length steps, as one batch.
 
     seeds: (batch, history + window_size) classes, history = max(lookback) steps before the window
-    (0 without lookback); positions: (batch,) where each window's first step stands in its bar.
+    (0 without lookback); positions: (batch,) each window's first step's index in its melody (only its
+    value modulo 2**utils.POSITION_BITS counts).
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
     one compiled loop (see README: "How sampling works").
@@ -135,7 +136,7 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         if not lookback:
             return tf.one_hot(token, num_classes)
         lagged = tf.stack([steps.read(history + t - lag) for lag in lags], axis=1)  # (batch, K)
-        return utils.lookback_features(token, lagged, (positions + t) % utils.STEPS_PER_BAR, num_classes)
+        return utils.lookback_features(token, lagged, positions + t, num_classes)
 
     @tf.function
     def run(seeds, uniforms):
@@ -241,7 +242,7 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
     generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
-                         positions=chosen % utils.STEPS_PER_BAR)
+                         positions=chosen % utils.STEPS_PER_BAR)  # the seed is bar 1 of the form
 
     qpm = args.tempo or config.get("qpm") or 120.0
     save_dir = args.save_dir or os.path.join(experiment_dir, "generated")

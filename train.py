@@ -238,7 +238,7 @@ def build_model(config):
     import keras
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
     num_classes, window_size, lookback = config["num_classes"], config["window_size"], config.get("lookback", [])
-    extra = len(lookback) + utils.STEPS_PER_BAR if lookback else 0  # the repeat flags and the position in the bar
+    extra = len(lookback) + utils.POSITION_BITS if lookback else 0  # the repeat flags and the position
     steps = keras.Input((window_size, num_classes + extra), name="steps")
     x = steps
     for i in range(config["num_layers"]):
@@ -289,6 +289,7 @@ def main(argv=None):
 
     # data
     train_files, validation_files, totals, files = load_data(config, resuming)
+    data_table = utils.make_data_table(files, train_files, validation_files, config["window_size"])
     num_classes = utils.NUM_CLASSES[config["encoding"]]
     window_size, lookback = config["window_size"], config.get("lookback", [])
     (train_steps, train_runs), (val_steps, val_runs) = files_to_windows(train_files, validation_files, config)
@@ -317,8 +318,7 @@ def main(argv=None):
     if not resuming and chief:  # the folder is made only now that the data is known to be usable
         experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(experiment_dir)
         utils.save_config(experiment_dir, config)
-        utils.write_data_table(os.path.join(experiment_dir, "data.csv"), files, train_files, validation_files,
-                               window_size)
+        utils.write_data_table(os.path.join(experiment_dir, "data.csv"), data_table)
         print(f"What was used from each file and track, and why: {experiment_dir}/data.csv")
         if config["message"]:
             with open(os.path.join(experiment_dir, "message.txt"), "w") as f:

@@ -30,6 +30,8 @@ import scales
 
 STEPS_PER_QUARTER = 4  # sixteenth notes
 STEPS_PER_BAR = 16  # a bar of 4/4: where a step stands in its bar, and how repetition is measured
+POSITION_BITS = 8  # a lookback model reads each step's index in its melody modulo 2**8 steps (16 bars), in
+# binary: the low 4 bits are its place in the bar, the high 4 its bar's place in a form of up to 16 bars
 NUM_CLASSES = {"roll": 129, "onset": 130}
 MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are read
 MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
@@ -530,8 +532,9 @@ def make_windows(melodies, window_size, history=0):
     Window k is steps[starts[k] : starts[k] + window_size] and its target, the step right after
     it, is steps[starts[k] + window_size]. No window crosses from one melody into the next.
     history > 0 (models with --lookback): each melody is preceded by at least `history` steps of
-    rest (the silence before a tune) and padded with rests to whole bars, so the steps a window's
-    lookback reaches are always at hand, and a step's position in its bar is its index % STEPS_PER_BAR.
+    rest (the silence before a tune), and melodies start 2**POSITION_BITS steps apart, so the steps a
+    window's lookback reaches are always at hand, and a step's index in `steps` modulo 2**POSITION_BITS
+    is its index in its melody modulo 16 bars.
     """
     steps, runs = make_window_runs(melodies, window_size, history)
     starts = np.concatenate([np.arange(first, first + count) for first, count in runs]
@@ -548,9 +551,10 @@ def make_window_runs(melodies, window_size, history=0):
     """
     melodies = [m for m in melodies if len(m) > window_size]
     lengths = np.array([len(m) for m in melodies], dtype=np.int64)
-    before = -(-history // STEPS_PER_BAR) * STEPS_PER_BAR  # whole bars of rest
+    period = 2 ** POSITION_BITS
+    before = -(-history // period) * period  # rest, in whole periods
     if history:
-        melodies = [np.concatenate([np.zeros(before, np.uint8), m, np.zeros(-len(m) % STEPS_PER_BAR, np.uint8)])
+        melodies = [np.concatenate([np.zeros(before, np.uint8), m, np.zeros(-len(m) % period, np.uint8)])
                     for m in melodies]
     blocks = np.array([len(m) for m in melodies], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.int64) + before
@@ -569,14 +573,17 @@ def lookback_features(current, lagged, position, num_classes):
     """What a --lookback model reads at each step, in TensorFlow ops.
 
     current: (...) classes; lagged: (..., K) the classes `lookback` steps before each; position:
-    (...) where each step stands in its bar. Returns (..., num_classes + K + STEPS_PER_BAR) float32:
+    (...) each step's index in its melody. Returns (..., num_classes + K + POSITION_BITS) float32:
     the step one-hot, whether it repeats the step each lookback before (Magenta's Lookback RNN
-    'repeating' flags), and its position in the bar one-hot.
+    'repeating' flags), and its position as POSITION_BITS binary digits (Magenta's counter of the
+    step in the bar, here extended to the bar in a 16-bar form).
     """
     import tensorflow as tf
 
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(tf.cast(position, tf.int32)[..., None],
+                                                         tf.range(POSITION_BITS)), 1)
     return tf.concat([tf.one_hot(current, num_classes), tf.cast(current[..., None] == lagged, tf.float32),
-                      tf.one_hot(position, STEPS_PER_BAR)], axis=-1)
+                      tf.cast(bits, tf.float32)], axis=-1)
 
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
@@ -593,7 +600,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     only as far as keeps all its pitches in 0..127.
 
     lookback (steps, from make_windows with history >= max(lookback)): x is instead a dict of
-    "steps": (batch, window_size, num_classes + K + STEPS_PER_BAR) lookback_features, and
+    "steps": (batch, window_size, num_classes + K + POSITION_BITS) lookback_features, and
     "lookback": (batch, K, num_classes) one-hot, the step each lookback before the target, which
     the model may copy.
     """
@@ -624,7 +631,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
             return tf.one_hot(x, num_classes), y
         lags = tf.constant(lookback)
         lagged = tf.gather(xy, history + tf.range(window_size)[:, None] - lags, axis=1)  # (batch, window_size, K)
-        position = tf.cast((batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)) % STEPS_PER_BAR, tf.int32)
+        position = (batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)) % 2 ** POSITION_BITS
         candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
         return {"steps": lookback_features(x, lagged, position, num_classes),
                 "lookback": tf.one_hot(candidates, num_classes)}, y
@@ -708,8 +715,8 @@ def save_config(experiment_dir, config):
 DATA_TABLE_COLUMNS = ["file", "track", "name", "program", "notes", "steps", "melody_notes", "used", "reason", "split"]
 
 
-def write_data_table(path, files, train, validation, window_size):
-    """A CSV of every track of every file: used for training or not, why, and its counts.
+def make_data_table(files, train, validation, window_size):
+    """Rows of DATA_TABLE_COLUMNS for every track of every file: used for training or not, why, and its counts.
 
     One row per track (one per skipped file): notes in the track, its length in sixteenth notes
     (steps), notes of the melody taken from it, and the file's side of the split.
@@ -728,7 +735,11 @@ def write_data_table(path, files, train, validation, window_size):
                 used, reason = False, f"{reason}, but no longer than the window of {window_size} steps"
             rows.append([f["path"], row["track"], row["name"], row["program"], row["notes"], row["steps"],
                          row["melody_notes"], "yes" if used else "no", reason, split.get(f["path"], "")])
+    return rows
 
+
+def write_data_table(path, rows):
+    """Write make_data_table's rows to a CSV file, atomically."""
     def write(tmp):
         with open(tmp, "w", newline="") as out:
             writer = csv.writer(out)

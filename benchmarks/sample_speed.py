@@ -62,9 +62,9 @@ def window_inputs(melody, window_size, lookback, num_classes):
     window = melody[end - window_size:]
     if not lookback:
         return one_hot[window][None]  # (1, window_size, num_classes)
-    at = np.arange(end - window_size, end)  # each step's index: melodies start on a bar line here
+    at = np.arange(end - window_size, end)  # each step's index in the melody
     repeats = np.array([[melody[i] == melody[i - lag] for lag in lookback] for i in at], dtype=np.float32)
-    position = np.eye(utils.STEPS_PER_BAR, dtype=np.float32)[at % utils.STEPS_PER_BAR]
+    position = ((at[:, None] >> np.arange(utils.POSITION_BITS)) & 1).astype(np.float32)  # binary digits
     steps = np.concatenate([one_hot[window], repeats, position], axis=1)
     return {"steps": steps[None], "lookback": one_hot[[melody[end - lag] for lag in lookback]][None]}
 
@@ -154,7 +154,7 @@ def measure(args, tmp, name, flags):
           + (f", lookback {' '.join(map(str, lookback))}" if lookback else ""))
     rng = np.random.default_rng(0)
     seeds = rng.integers(0, num_classes, size=(args.num_files, history + window_size))
-    positions = np.full(args.num_files, history % utils.STEPS_PER_BAR)
+    positions = np.full(args.num_files, history)  # each row's history is the start of its melody
     job_steps = args.num_files * args.file_length  # generated steps in the default job
 
     # (a) the old sampler on a short job, scaled linearly to the default job

@@ -185,7 +185,7 @@ def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(me
     before = keras.saving.load_model(first, safe_mode=True).predict(data, verbose=0)
     after = model.predict(data, verbose=0)
     assert np.allclose(after.sum(axis=1), 1, atol=1e-5) and not np.allclose(before, after)  # epoch 2 trained on
-    assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.STEPS_PER_BAR) and config["num_classes"] == 130
+    assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.POSITION_BITS) and config["num_classes"] == 130
     written = sample.main(["--experiment_dir", experiment, "--num_files", "2", "--file_length", "40", "--seed", "1"])
     assert len(written) == 2 and all(utils.midi_to_notes(path)[0] for path in written)
 
@@ -202,7 +202,7 @@ def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperat
         w.assign(np.random.default_rng(1).normal(0, 0.8, w.shape))
     seeds = np.random.default_rng(2).integers(0, 130, (3, history + window_size))
     generated = sample.generate(model, seeds, length, temperature, np.random.default_rng(3), lookback,
-                                positions=np.full(3, history % utils.STEPS_PER_BAR))
+                                positions=np.full(3, history))
     # model.predict on every window the sampler saw, cut from each whole melody as training cuts them
     expected = []
     for row in np.concatenate([seeds, generated], axis=1).astype(np.uint8):

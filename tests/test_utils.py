@@ -120,7 +120,7 @@ def test_window_count_is_length_minus_window_and_never_crosses_melodies():
     assert all(len(set(row)) == 1 for row in np.concatenate([x, y[:, None]], axis=1).tolist())
 
 
-def test_history_puts_rests_before_each_melody_and_starts_it_on_a_bar_line():
+def test_history_puts_rests_before_each_melody_and_aligns_it_for_the_position_counter():
     melodies = [np.arange(1, 21, dtype=np.uint8), np.arange(30, 55, dtype=np.uint8)]  # 20 and 25 steps
     steps, starts = utils.make_windows(melodies, window_size=4, history=20)
     plain_steps, plain_starts = utils.make_windows(melodies, window_size=4)
@@ -128,7 +128,7 @@ def test_history_puts_rests_before_each_melody_and_starts_it_on_a_bar_line():
     plain_x, plain_y = utils.windows_at(plain_steps, plain_starts, 4)
     assert np.array_equal(x[:, 20:], plain_x) and np.array_equal(y, plain_y)  # the same windows and targets
     first = starts[0], starts[20 - 4]  # where each melody begins
-    assert all(start % utils.STEPS_PER_BAR == 0 for start in first)
+    assert all(start % 2 ** utils.POSITION_BITS == 0 for start in first)
     assert np.all(steps[first[0] - 20:first[0]] == 0) and np.all(steps[first[1] - 20:first[1]] == 0)  # rests before
     assert np.all(x[0, :20] == 0) and x[1, 19] == 1  # the history of the first window is silence
 
@@ -139,12 +139,12 @@ def test_lookback_inputs_say_what_repeats_where_the_bar_is_and_what_may_be_copie
     steps, starts = utils.make_windows([melody], window_size=8, history=16)
     dataset = utils.make_dataset(steps, starts, 8, batch_size=64, num_classes=130, encoding="onset", lookback=[16])
     (x, y), = list(dataset)
-    features, candidates = x["steps"].numpy(), x["lookback"].numpy()  # (40, 8, 130 + 1 + 16), (40, 1, 130)
-    assert features.shape == (40, 8, 147) and candidates.shape == (40, 1, 130)
-    current, repeats, position = features[..., :130].argmax(-1), features[..., 130], features[..., 131:].argmax(-1)
+    features, candidates = x["steps"].numpy(), x["lookback"].numpy()  # (40, 8, 130 + 1 + 8), (40, 1, 130)
+    assert features.shape == (40, 8, 130 + 1 + utils.POSITION_BITS) and candidates.shape == (40, 1, 130)
+    current, repeats, bits = features[..., :130].argmax(-1), features[..., 130], features[..., 131:]
     melody_index = starts[:, None] - starts[0] + np.arange(8)  # (40, 8) each step's index in the melody
     assert np.array_equal(current, melody[melody_index])
-    assert np.array_equal(position, melody_index % 16)  # from the melody's first note
+    assert np.array_equal(bits @ 2 ** np.arange(utils.POSITION_BITS), melody_index)  # binary, from the first note
     assert np.array_equal(repeats, ((melody_index >= 16) & (melody_index < 32)).astype(float))  # the second A
     target_index = melody_index[:, -1] + 1
     assert np.array_equal(y.numpy(), melody[target_index])
