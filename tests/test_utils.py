@@ -215,7 +215,7 @@ def test_a_subset_reads_only_its_files_and_the_cache_keeps_the_others(tmp_path, 
         write_midi(data / f"t{i}.mid", [scale_melody(32, offset=i)])
     parsed = []
     real = utils.midi_to_notes
-    monkeypatch.setattr(utils, "midi_to_notes", lambda path: parsed.append(os.path.basename(path)) or real(path))
+    monkeypatch.setattr(utils, "midi_to_notes", lambda path, **kw: parsed.append(os.path.basename(path)) or real(path, **kw))
     utils.load_melodies(str(data), quiet=True)
     write_midi(data / "t1.mid", [scale_melody(48, offset=5)])  # changed
     files = utils.load_melodies(str(data), quiet=True, subset=["t2.mid", "t1.mid", "gone.mid"])
