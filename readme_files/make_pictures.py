@@ -122,9 +122,12 @@ def main(argv=None):
         model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    seed_steps = steps[:window_size]
-    generated = sample.generate(model, seed_steps[None, :], args.file_length, args.temperature,
-                                np.random.default_rng(args.seed))[0]
+    # as the model was trained (in C major or A minor with --normalize_key), and as sample.py seeds it
+    seed_steps = utils.midi_to_steps(args.melody, encoding, **utils.melody_options(config))[0][0][:window_size]
+    lookback = config.get("lookback", [])
+    seeds = np.pad(seed_steps[None, :], ((0, 0), (max(lookback, default=0), 0)))  # silence before the tune
+    generated = sample.generate(model, seeds, args.file_length, args.temperature, np.random.default_rng(args.seed),
+                                lookback, positions=np.zeros(1))[0]
     png_path = os.path.join(args.save_dir, "generated.png")
     epoch = int(utils.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
     title = f"seed: {os.path.basename(args.melody)} (grey), then {experiment_dir} after epoch {epoch}"
