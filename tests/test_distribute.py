@@ -83,7 +83,7 @@ def test_distribute_multi_worker_trains_on_two_processes_writes_once_and_resumes
         assert "Training on 2 replicas (--distribute multi_worker)" in output
         assert "18/18" in output  # each worker takes its half of every batch of 16
     check_experiment(experiment, 1)
-    assert sorted(os.listdir(experiment)) == ["checkpoints", "config.json", "history.csv", "tensorboard-logs"]
+    assert sorted(os.listdir(experiment)) == ["checkpoints", "config.json", "data.csv", "history.csv", "tensorboard-logs"]
     assert utils.load_config(experiment)["distribute"] == "multi_worker"
     outputs = run_cluster(2)
     assert all("Resuming" in output for output in outputs)
