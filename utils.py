@@ -557,9 +557,9 @@ def make_window_runs(melodies, window_size, history=0):
         melodies = [np.concatenate([np.zeros(before, np.uint8), m, np.zeros(-len(m) % period, np.uint8)])
                     for m in melodies]
     blocks = np.array([len(m) for m in melodies], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.int64) + before
+    offsets = np.cumsum(blocks) - blocks + before  # where each melody's first window starts
     steps = np.concatenate(melodies) if melodies else np.zeros(0, np.uint8)
-    return steps, np.stack([offsets, lengths - window_size], axis=1).reshape(-1, 2)
+    return steps, np.stack([offsets, lengths - window_size], axis=1)
 
 
 def windows_at(steps, starts, window_size, history=0):

@@ -355,3 +355,17 @@ def test_sample_writes_the_key_it_is_asked_for(trained, tmp_path, monkeypatch):
         assert pitches[:8] == [p + 5 for p in D_MAJOR]  # E minor has the notes of G major: D moves up to G
     with pytest.raises(SystemExit, match="error: --key 'E dorian' is not a key"):
         sample.main(["--experiment_dir", trained, "--key", "E dorian"])
+
+
+@pytest.mark.parametrize("cell,lookback", [("lstm", []), ("gru", []), ("lstm", [16])])
+def test_recurrent_layers_keep_the_fused_gpu_kernel(cell, lookback):
+    import keras
+    config = {"cell": cell, "num_layers": 2, "rnn_size": 8, "window_size": 5, "num_classes": 129, "dropout": 0.2,
+              "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback}
+    layers = [layer for layer in train.build_model(config).layers if isinstance(layer, keras.layers.RNN)]
+    assert len(layers) == 2
+    for layer in layers:  # what Keras needs to run the layer on cuDNN's fused kernel when a GPU is visible
+        options = layer.get_config()
+        assert options["activation"] == "tanh" and options["recurrent_activation"] == "sigmoid"
+        assert options["recurrent_dropout"] == 0 and not options["unroll"] and options["use_bias"]
+        assert options["use_cudnn"] == "auto" and options.get("reset_after", True)
