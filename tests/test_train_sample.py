@@ -368,4 +368,4 @@ def test_recurrent_layers_keep_the_fused_gpu_kernel(cell, lookback):
         options = layer.get_config()
         assert options["activation"] == "tanh" and options["recurrent_activation"] == "sigmoid"
         assert options["recurrent_dropout"] == 0 and not options["unroll"] and options["use_bias"]
-        assert options["use_cudnn"] == "auto" and options.get("reset_after", True)
+        assert layer.use_cudnn == "auto" and options.get("reset_after", True)
