@@ -95,7 +95,7 @@ def check_distribute(config):
         task["type"], task["index"]
     except (KeyError, TypeError, ValueError):
         sys.exit("error: --distribute multi_worker needs the TF_CONFIG environment variable, with this worker's "
-                 "\"task\" and the \"cluster\" (see README: Several GPUs or machines)")
+                 "\"task\" and the \"cluster\" (see README: On a GPU, several GPUs or several machines)")
     if not config["experiment_dir"]:
         sys.exit("error: --distribute multi_worker needs --experiment_dir, the same folder for every worker, "
                  "on storage they all read")
