@@ -269,8 +269,9 @@ def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_
     config = utils.load_config(shipped)
     assert config["num_classes"] == utils.NUM_CLASSES[config["encoding"]]
     assert config["steps_per_quarter"] == utils.STEPS_PER_QUARTER
-    assert model.input_shape == (None, config["window_size"], config["num_classes"])
-    assert model.output_shape == (None, config["num_classes"])
+    built = train.build_model(config)  # what this code makes of the config: the same inputs and output
+    assert [tuple(x.shape) for x in model.inputs] == [tuple(x.shape) for x in built.inputs]
+    assert model.output_shape == built.output_shape == (None, config["num_classes"])
     tracked = [os.path.join(shipped, name) for name in ["config.json", "history.csv", "message.txt"]] + [checkpoint]
     assert sum(os.path.getsize(path) for path in tracked) < 5 * 2**20  # small enough to keep in git
     written = sample.main(["--experiment_dir", shipped, "--num_files", "2", "--file_length", "32", "--seed", "0",
@@ -278,6 +279,9 @@ def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_
     for path in written:
         assert os.path.dirname(media.load_origin(path)["seed_melody"]) == "data/midi"
         assert pretty_midi.PrettyMIDI(path).instruments[0].notes
+
+
+# ----------------------------------------------------------------------------
 # which melodies an experiment learns: --polyphony, --tracks, --normalize_key, data.csv
 
 D_MAJOR = [62, 64, 66, 67, 69, 71, 73, 74]
