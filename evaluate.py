@@ -34,7 +34,8 @@ LONGEST_NOTE_BIN = 16  # note-length histogram: 1, 2, ..., 15 and "16 or more" s
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # experiment
-    parser.add_argument("--experiment_dir", default=None, help="experiment to evaluate, with its latest checkpoint (default: the highest-numbered one in experiments/)")
+    parser.add_argument("--experiment_dir", default=None, help="experiment to evaluate (default: the highest-numbered one in experiments/)")
+    parser.add_argument("--checkpoint", default="latest", help="latest, best (lowest validation loss) or an epoch number (default: %(default)s)")
     # data
     parser.add_argument("--data_dir", default=None, help="score the model on every melody under this folder (default: the experiment's validation files)")
     parser.add_argument("--max_windows", type=int, default=200_000, help="windows scored at most; a seeded random subset when there are more (default: %(default)s)")
@@ -463,7 +464,7 @@ def main(argv=None):
         sys.exit(f"error: --data_dir {args.data_dir} is not a folder; point it at MIDI files to score the model on")
     if args.generated_dir and not os.path.isdir(args.generated_dir):
         sys.exit(f"error: --generated_dir {args.generated_dir} is not a folder; point it at generated .mid files")
-    experiment_dir, checkpoint = sample.find_experiment(args.experiment_dir)
+    experiment_dir, checkpoint = sample.find_experiment(args.experiment_dir, args.checkpoint)
     config = utils.load_config(experiment_dir)
     window_size, encoding, num_classes = config["window_size"], config["encoding"], config["num_classes"]
 
@@ -509,7 +510,7 @@ def main(argv=None):
     ngram_p, ngram_best = score_ngram(ngram, x, y)
 
     # the model
-    import keras  # imported late: flag errors above stay fast
+    keras = utils.import_keras()  # imported late: flag errors above stay fast
     try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
         model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error

@@ -1,4 +1,4 @@
-"""Generate new melodies with the latest checkpoint of an experiment.
+"""Generate new melodies with a checkpoint of an experiment, its latest unless told otherwise.
 
     python sample.py --experiment_dir experiments/pretrained --wav  # the model that ships, with audio
     python sample.py --num_files 10                                # latest experiment, 10 files
@@ -25,6 +25,7 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # experiment
     parser.add_argument("--experiment_dir", default=None, help="experiment to sample from (default: the highest-numbered one in experiments/)")
+    parser.add_argument("--checkpoint", default="latest", help="latest, best (lowest validation loss) or an epoch number (default: %(default)s)")
     parser.add_argument("--data_dir", default=None, help="folder holding the experiment's validation files, which seed the melodies (default: the experiment's --data_dir, data/midi unless trained on another)")
     parser.add_argument("--prime_file", default=None, help="seed every melody from random windows of this MIDI file instead")
     # output
@@ -56,8 +57,10 @@ def parse_instrument(name):
                  f"'Acoustic Grand Piano' or 'Flute', or a program number 0-127")
 
 
-def find_experiment(experiment_dir):
-    """The experiment folder to use and its latest checkpoint path."""
+def find_experiment(experiment_dir, which="latest"):
+    """The experiment folder to use and the path of its checkpoint `which` (see --checkpoint)."""
+    if which not in ("latest", "best") and not which.isdigit():
+        sys.exit(f"error: --checkpoint must be latest, best or an epoch number, got {which!r}")
     if experiment_dir is None:
         experiments = [path for _, path in utils.list_experiments("experiments")
                        if os.path.exists(os.path.join(path, "config.json"))]
@@ -67,11 +70,20 @@ def find_experiment(experiment_dir):
         experiment_dir = experiments[-1]
     if not os.path.exists(os.path.join(experiment_dir, "config.json")):
         sys.exit(f"error: {experiment_dir} is not an experiment (no config.json); pass one made by train.py")
+    chosen = utils.choose_checkpoint(experiment_dir, which)
     checkpoints = utils.list_checkpoints(experiment_dir)
     if not checkpoints:
         sys.exit(f"error: {experiment_dir} has no checkpoint yet; wait for its first epoch to finish, "
                  f"or pass another --experiment_dir")
-    return experiment_dir, checkpoints[-1][1]
+    if chosen is None:
+        sys.exit(f"error: {experiment_dir} has no checkpoint of epoch {int(which)}; it has epochs "
+                 f"{utils.describe_epochs([e for e, _ in checkpoints])}: pass one of them to --checkpoint")
+    best = min(checkpoints, key=lambda c: (utils.checkpoint_loss(c[1]), c[0]))
+    if which == "latest" and best[0] != chosen[0]:
+        print(f"The latest checkpoint (epoch {chosen[0]}, validation loss {utils.checkpoint_loss(chosen[1]):.4f}) "
+              f"is not the best (epoch {best[0]}, {utils.checkpoint_loss(best[1]):.4f}); "
+              f"to use the best, pass --checkpoint best")
+    return experiment_dir, chosen[1]
 
 
 def load_seed_melodies(config, data_dir, prime_file):
@@ -211,7 +223,7 @@ def main(argv=None):
     except ValueError as e:
         sys.exit(f"error: --key {e}")
     program = parse_instrument(args.midi_instrument)
-    experiment_dir, checkpoint = find_experiment(args.experiment_dir)
+    experiment_dir, checkpoint = find_experiment(args.experiment_dir, args.checkpoint)
     config = utils.load_config(experiment_dir)
     window_size, encoding = config["window_size"], config["encoding"]
     melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
@@ -234,15 +246,16 @@ def main(argv=None):
     # its phrases on the seed instead of reciting the rest of the seed's tune
     seeds = np.pad(seeds, ((0, 0), (history, 0)))  # (num_files, history + window_size)
 
-    import keras
+    keras = utils.import_keras()
     print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
           f"(seed {seed}, temperature {args.temperature})")
     try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
         model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
-                         positions=chosen % utils.STEPS_PER_BAR)  # the seed is bar 1 of the form
+    with utils.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
+        generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
+                             positions=chosen % utils.STEPS_PER_BAR)  # the seed is bar 1 of the form
 
     qpm = args.tempo or config.get("qpm") or 120.0
     save_dir = args.save_dir or os.path.join(experiment_dir, "generated")

@@ -262,6 +262,15 @@ def build_model(config):
     return model
 
 
+def load_checkpoint(path):
+    """The model and optimizer state of a checkpoint to resume from; one line if it cannot load."""
+    import keras
+    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
+        sys.exit(f"error: cannot load {path}: {str(e).splitlines()[0][:200]}")
+
+
 def publish_checkpoint(experiment_dir, epoch, logs):
     """Move the checkpoint ModelCheckpoint just wrote into checkpoints/, unless its loss is NaN.
 
@@ -277,6 +286,27 @@ def publish_checkpoint(experiment_dir, epoch, logs):
                 os.remove(os.path.join(staging, name))
 
 
+def catch_interrupts():
+    """Make Ctrl-C (SIGINT) and SIGTERM raise KeyboardInterrupt; returns a check for a Keras callback.
+
+    Keras' model saving catches every exception, KeyboardInterrupt included, for a few milliseconds
+    of each checkpoint; the check raises again a signal that arrived then, once Keras is done saving.
+    """
+    received = []
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    def raise_if_interrupted(*args, logs=None):
+        if received:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    return raise_if_interrupted
+
+
 def main(argv=None):
     args, given = parse_args(argv)
     check_args(args)
@@ -285,7 +315,7 @@ def main(argv=None):
     check_distribute(config)
     check_data_dir(config["data_dir"])
     chief = is_chief(config["distribute"])
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C does
+    raise_if_interrupted = catch_interrupts()
 
     # data
     train_files, validation_files, totals, files = load_data(config, resuming)
@@ -297,7 +327,7 @@ def main(argv=None):
     print(f"Windows of {window_size} steps: {num_train} for training from {len(train_files)} files, "
           f"{num_val} for validation from {len(validation_files)} files")
 
-    import keras  # imported late: parsing and flag errors above stay fast
+    keras = utils.import_keras()  # imported late: parsing and flag errors above stay fast
     import tensorflow as tf
 
     strategy = make_strategy(config["distribute"])
@@ -329,17 +359,21 @@ def main(argv=None):
                                     seed=config["seed"], lookback=lookback)
     val_data = utils.make_dataset(val_steps, val_runs, window_size, config["batch_size"], num_classes,
                                   lookback=lookback)
-    # multi_worker: every worker runs the same pipeline and keeps its share of each batch
     options = tf.data.Options()
+    # multi_worker: every worker runs the same pipeline and keeps its share of each batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # no tf.data autotuning: deleting an autotuned iterator waits for its tuning thread to wake,
+    # about 20 s at the start of every epoch and before "Done" on the bundled tunes, for no speed-up
+    options.autotune.enabled = False
     train_data, val_data = train_data.with_options(options), val_data.with_options(options)
     steps_per_epoch = math.ceil(num_train / config["batch_size"])
 
-    # model: a new one, or the latest complete checkpoint of the experiment being resumed
-    checkpoints = utils.list_checkpoints(experiment_dir)
-    done = checkpoints[-1][0] if checkpoints else 0
+    # model: a new one, or the latest whole checkpoint of the experiment being resumed (the chief
+    # sets a damaged one aside first; other workers only pass over it)
+    latest = utils.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
+    done = latest[0] if latest else 0
     with strategy.scope():  # the variables are made here, one copy per replica
-        model = keras.saving.load_model(checkpoints[-1][1], safe_mode=True) if checkpoints else build_model(config)
+        model = load_checkpoint(latest[1]) if latest else build_model(config)
     backup_dir = os.path.join(experiment_dir, "backup")
     if chief and done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
         shutil.rmtree(backup_dir)  # older than the latest checkpoint: nothing to restore from it
@@ -374,9 +408,13 @@ def main(argv=None):
             keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
             keras.callbacks.TensorBoard(os.path.join(experiment_dir, "tensorboard-logs")),
         ]
+    callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=raise_if_interrupted,
+                                                    on_epoch_end=raise_if_interrupted, on_train_end=raise_if_interrupted))
     try:
+        # one line per epoch when the output goes to a file, not a bar redrawn after every step
         history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
-                            initial_epoch=done, callbacks=callbacks, shuffle=False)  # the dataset shuffles itself
+                            initial_epoch=done, callbacks=callbacks, shuffle=False,  # the dataset shuffles itself
+                            verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         kept = utils.list_checkpoints(experiment_dir)
         sys.exit(f"\nInterrupted: {len(kept)} complete epoch checkpoints kept in {experiment_dir}/checkpoints; "

@@ -1,7 +1,7 @@
 """MIDI <-> steps, the melody cache, windows and the tf.data pipeline, the file split, and
 experiment folders. Pictures, audio and the page that shows them are in media.py.
 
-TensorFlow is imported only inside the function that needs it, so worker processes that parse
+TensorFlow is imported only inside the functions that need it, so worker processes that parse
 MIDI, and scripts' --help, stay light.
 
 The grid: one step is a sixteenth note (STEPS_PER_QUARTER = 4), computed from MIDI ticks, so a
@@ -10,6 +10,7 @@ tempo change never stretches it. A melody is a uint8 array of class indices, one
   onset encoding: 0 = rest, 1 = the note before goes on, p + 2 = pitch p starts  (130 classes)
 """
 import collections
+import contextlib
 import csv
 import hashlib
 import io
@@ -18,8 +19,10 @@ import math
 import multiprocessing
 import os
 import re
+import subprocess
 import sys
 import warnings
+import zipfile
 
 import mido
 import numpy as np
@@ -42,6 +45,30 @@ TRACKS = ["all", "lead"]  # which melodies of a file to learn
 LEAD_MIN_SHARE = 0.25  # a lead has at least this share of the notes of the file's busiest melody
 SMPTE_MESSAGE = ("SMPTE time division (timed in frames per second, not in beats): not supported; "
                  "re-save it from a MIDI editor with ticks per quarter note")
+
+# TensorFlow's notes that say nothing is wrong (see tensorflow_notes_dropped). Its libraries log the
+# first two with absl as they load, before TF_CPP_MIN_LOG_LEVEL is read, so no environment variable
+# hides them; the third is logged as an error, though TensorFlow goes on with its own kernels.
+TENSORFLOW_NOTES = [
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+    r" port\.cc:\d+\] oneDNN custom operations are on\.",
+    r" util\.cc:\d+\] oneDNN supports DT_\w+ only on platforms with AVX-512\. Falling back to the default Eigen",
+]
+# ... and those saying that CUDA is missing, which only tell a machine with no NVIDIA GPU that the
+# CPU will be used; where there is one (a device node), they are real errors and are kept
+NO_GPU_NOTES = [
+    r" cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\.$",
+    r" cuda_platform\.cc:\d+\] failed call to cuInit: ",
+]
+NVIDIA_DEVICES = ["/dev/nvidiactl", "/dev/dxg"]  # Linux, and WSL2
+# the filter process: passes on every stderr line but the notes, line by line as they come
+NOTE_FILTER = """import re, sys
+notes = re.compile(sys.argv[1].encode())
+for line in sys.stdin.buffer:
+    if not notes.search(line):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
 
 # ----------------------------------------------------------------------------
 # One MIDI file -> monophonic melodies as notes on the grid
@@ -323,6 +350,39 @@ def transpose_steps(steps, shift, encoding="roll"):
     return np.where(steps >= first_pitch, moved, steps).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def tensorflow_notes_dropped():
+    """Within this, TensorFlow's notes that say nothing is wrong are dropped from stderr.
+
+    stderr goes through a separate filter process that drops exactly TENSORFLOW_NOTES (and
+    NO_GPU_NOTES on a machine with no NVIDIA GPU) and passes on everything else at once, so any
+    other warning or error, even the last words of a crash, still reaches the terminal.
+    """
+    notes = TENSORFLOW_NOTES + ([] if any(os.path.exists(p) for p in NVIDIA_DEVICES) else NO_GPU_NOTES)
+    sys.stderr.flush()
+    stderr = os.dup(2)
+    note_filter = subprocess.Popen([sys.executable, "-c", NOTE_FILTER, "|".join(notes)],
+                                   stdin=subprocess.PIPE, stdout=stderr)
+    os.dup2(note_filter.stdin.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(stderr, 2)
+        os.close(stderr)
+        note_filter.stdin.close()
+        note_filter.wait()
+
+
+def import_keras():
+    """Import keras and start TensorFlow's devices, with its start-up notes dropped from stderr."""
+    with tensorflow_notes_dropped():
+        import keras
+        import tensorflow as tf
+        tf.config.list_physical_devices("GPU")  # CUDA starts, or fails to, here
+    return keras
+
+
 def write_atomic(path, write):
     """Call write(tmp_path), then rename to path, so no half-written file ever has its name.
 
@@ -456,8 +516,14 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=N
             todo.setdefault(sha, path)
     todo = list(todo.items())
     if todo:
-        say(f"Parsing {len(todo)} of {len(paths)} MIDI files under {data_dir} "
-            f"({len(paths) - len(todo)} from the cache {cache_file})")
+        from_cache = sum(sha in cached for sha in shas)
+        duplicates = sum(sha is not None and sha not in cached for sha in shas) - len(todo)
+        unreadable = shas.count(None)
+        others = [f"{from_cache} from the cache {cache_file}"] if from_cache else []
+        others += [f"{duplicates} byte-identical duplicate{'s' * (duplicates > 1)}"] if duplicates else []
+        others += [f"{unreadable} unreadable or too large"] if unreadable else []
+        say(f"Parsing {len(todo)} of {len(paths)} MIDI files under {data_dir}"
+            + (f" ({', '.join(others)})" if others else ""))
         for (sha, _), result in zip(todo, parse_files([p for _, p in todo], n_jobs, max_files_in_ram, quiet,
                                                       polyphony)):
             cached[sha] = result
@@ -691,7 +757,7 @@ def make_experiment_dir(path=None, root="experiments"):
             number += 1
 
 
-CHECKPOINT_RE = re.compile(r"^epoch(\d+)-val_loss[^/]*\.keras$")
+CHECKPOINT_RE = re.compile(r"^epoch(\d+)-val_loss([^/]*)\.keras$")
 
 
 def list_checkpoints(experiment_dir):
@@ -702,6 +768,67 @@ def list_checkpoints(experiment_dir):
     found = [(int(m.group(1)), os.path.join(folder, name)) for name in os.listdir(folder)
              if (m := CHECKPOINT_RE.match(name))]
     return sorted(found)
+
+
+def checkpoint_loss(path):
+    """The validation loss in a checkpoint's name, in nats per step; inf when it is not a number."""
+    loss = float(CHECKPOINT_RE.match(os.path.basename(path)).group(2))
+    return loss if math.isfinite(loss) else math.inf
+
+
+def describe_epochs(epochs):
+    """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'."""
+    runs = []
+    for epoch in epochs:
+        if runs and epoch == runs[-1][1] + 1:
+            runs[-1][1] = epoch
+        else:
+            runs.append([epoch, epoch])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def is_whole_checkpoint(path):
+    """True when a .keras file is a whole zip archive whose every member passes its CRC check."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def set_aside_checkpoint(path):
+    """Move a damaged checkpoint into checkpoints/damaged/ (never deleting it), with one line naming it."""
+    folder = os.path.join(os.path.dirname(path), "damaged")
+    os.makedirs(folder, exist_ok=True)
+    name, number = os.path.basename(path), 1
+    while os.path.exists(os.path.join(folder, name)):  # an earlier damaged copy keeps its name
+        number += 1
+        name = f"{os.path.basename(path)[:-6]}-{number}.keras"
+    os.replace(path, os.path.join(folder, name))
+    print(f"Moved {path} into {folder}/: it is damaged (not a whole .keras file: cut short, or a bad copy)")
+
+
+def choose_checkpoint(experiment_dir, which="latest", set_aside=True):
+    """(epoch, path) of the whole checkpoint named by `which`, or None when there is none.
+
+    which: "latest" (highest epoch), "best" (lowest validation loss in the name; the earlier epoch
+    on a tie) or an epoch number. A damaged checkpoint met on the way is set aside and the next one
+    in that order is taken, so a cut-short latest checkpoint gives the one before it. With
+    set_aside=False a damaged one is only passed over (a process that must not write).
+    """
+    checkpoints = list_checkpoints(experiment_dir)
+    if which == "latest":
+        candidates = checkpoints[::-1]
+    elif which == "best":
+        candidates = sorted(checkpoints, key=lambda c: (checkpoint_loss(c[1]), c[0]))
+    else:
+        candidates = [c for c in checkpoints if c[0] == int(which)]
+    for epoch, path in candidates:
+        if is_whole_checkpoint(path):
+            return epoch, path
+        if set_aside:
+            set_aside_checkpoint(path)
+    return None
 
 
 def save_config(experiment_dir, config):

@@ -226,6 +226,71 @@ def test_checkpoint_holding_code_is_refused_by_safe_mode(experiment, tmp_path):
     model.save(os.path.join(copy, "checkpoints", "epoch001-val_loss1.0000.keras"))
     text = error_of(lambda: sample.main(["--experiment_dir", copy, "--num_files", "1", "--file_length", "4"]))
     assert text.startswith("error: cannot load") and "\n" not in text
+    # a whole file that safe mode refuses is not damaged: it stays where it is
+    assert [e for e, _ in utils.list_checkpoints(copy)] == [1]
+    assert not os.path.exists(os.path.join(copy, "checkpoints", "damaged"))
+
+
+def cut_in_half(path):
+    """Keep the first half of a file, as a full disk or an interrupted copy leaves it; returns its bytes."""
+    with open(path, "rb") as f:
+        data = f.read()[:os.path.getsize(path) // 2]
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
+@pytest.mark.parametrize("script", ["sample", "evaluate"])
+def test_a_cut_short_latest_checkpoint_is_moved_aside_and_the_one_before_is_used(script, experiment, tmp_path, capsys):
+    import evaluate
+    copy = str(tmp_path / "exp")
+    shutil.copytree(experiment, copy)
+    (_, first), (_, latest) = utils.list_checkpoints(copy)
+    cut = cut_in_half(latest)
+    if script == "sample":
+        sample.main(["--experiment_dir", copy, "--num_files", "1", "--file_length", "4"])
+    else:
+        assert evaluate.main(["--experiment_dir", copy, "--max_windows", "100"])["checkpoint"] == first
+    out = capsys.readouterr().out
+    damaged = os.path.join(copy, "checkpoints", "damaged", os.path.basename(latest))
+    assert open(damaged, "rb").read() == cut  # moved, never deleted
+    (moved,) = [line for line in out.splitlines() if "damaged" in line]
+    assert moved.startswith(f"Moved {latest} into ")
+    assert utils.list_checkpoints(copy) == [(1, first)]
+    if script == "sample":
+        assert f"from {first}" in out
+
+
+def test_resume_after_a_cut_short_latest_checkpoint_trains_on_from_the_one_before(experiment, tmp_path, capsys):
+    copy = str(tmp_path / "exp")
+    shutil.copytree(experiment, copy)
+    latest = utils.list_checkpoints(copy)[-1][1]
+    cut_in_half(latest)
+    train.main(["--experiment_dir", copy, "--num_epochs", "3"])
+    out = capsys.readouterr().out
+    assert f"Moved {latest} into " in out and f"Resuming {copy} after epoch 1 of 3" in out
+    assert [e for e, _ in utils.list_checkpoints(copy)] == [1, 2, 3]
+    assert os.listdir(os.path.join(copy, "checkpoints", "damaged")) == [os.path.basename(latest)]
+
+
+def test_ctrl_c_while_keras_saves_a_checkpoint_still_stops_training(melody_dir, tmp_path, monkeypatch):
+    from keras.src.saving import saving_lib
+
+    # Keras' saving catches every exception for a moment (a bare except around its memory check),
+    # a KeyboardInterrupt included: a Ctrl-C in that moment used to be lost and training went on
+    memory_check = saving_lib.is_memory_sufficient
+
+    def ctrl_c_during_the_memory_check(model):
+        os.kill(os.getpid(), signal.SIGINT)
+        return memory_check(model)
+
+    monkeypatch.setattr(saving_lib, "is_memory_sufficient", ctrl_c_during_the_memory_check)
+    experiment = str(tmp_path / "exp")
+    text = error_of(lambda: train.main(["--data_dir", melody_dir, "--experiment_dir", experiment,
+                                        "--num_epochs", "3"] + TINY))
+    assert text.startswith("\nInterrupted: 1 complete epoch checkpoints kept")
+    assert text.endswith(f"resume with: python train.py --experiment_dir {experiment}")
+    assert [e for e, _ in utils.list_checkpoints(experiment)] == [1]
 
 
 # ----------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 import csv
 import json
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pretty_midi
@@ -13,6 +16,7 @@ import train
 import utils
 from conftest import write_midi
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -134,6 +138,47 @@ def test_sample_uses_the_latest_experiment_by_number(trained, tmp_path, monkeypa
         json.dump(config, f)
     with pytest.raises(SystemExit, match="experiments/11 has no checkpoint yet"):
         sample.find_experiment(None)
+
+
+def test_sample_says_when_the_latest_checkpoint_is_not_the_best_and_evaluate_takes_the_same_flag(trained, capsys):
+    import evaluate
+    first, second = [path for _, path in utils.list_checkpoints(trained)]
+    best = first.replace(first[first.index("val_loss"):], "val_loss0.0001.keras")  # epoch 1 now looks best
+    os.rename(first, best)
+    flags = ["--experiment_dir", trained, "--num_files", "1", "--file_length", "4", "--seed", "1"]
+    sample.main(flags)
+    out = capsys.readouterr().out
+    assert f"from {second}" in out
+    (hint,) = [line for line in out.splitlines() if "not the best" in line]
+    assert "(epoch 1, 0.0001)" in hint and hint.endswith("pass --checkpoint best")
+    sample.main(flags + ["--checkpoint", "best"])
+    out = capsys.readouterr().out
+    assert f"from {best}" in out and "not the best" not in out
+    assert evaluate.main(["--experiment_dir", trained, "--checkpoint", "1"])["checkpoint"] == best
+    for which, message in [("3", f"{trained} has no checkpoint of epoch 3; it has epochs 1-2: pass one of them"),
+                           ("last", "--checkpoint must be latest, best or an epoch number, got 'last'")]:
+        with pytest.raises(SystemExit) as raised:
+            sample.main(flags + ["--checkpoint", which])
+        assert str(raised.value.code) == "error: " + message + (" to --checkpoint" if which == "3" else "")
+
+
+def test_scripts_print_only_their_own_lines_and_one_line_per_epoch_to_a_file(melody_dir, tmp_path):
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    experiment = str(tmp_path / "exp")
+    runs = [["train.py", "--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "2"] + TINY,
+            ["sample.py", "--experiment_dir", experiment, "--num_files", "1", "--file_length", "8"]]
+    outputs = []
+    for args in runs:
+        result = subprocess.run([sys.executable] + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        stderr = result.stderr.splitlines()
+        if any(os.path.exists(p) for p in utils.NVIDIA_DEVICES):  # there, TensorFlow's CUDA errors are kept
+            stderr = [line for line in stderr if not re.search("|".join(utils.NO_GPU_NOTES), line)]
+        assert stderr == []
+        outputs.append(result.stdout)
+    epochs = outputs[0][outputs[0].index("Epoch 1/2\n"):].splitlines()[:4]
+    assert "\r" not in outputs[0] and epochs[2] == "Epoch 2/2"
+    assert all(re.match(r"^\d+/\d+ - \d+s - .* - val_loss: ", line) for line in epochs[1::2])
 
 
 def test_sample_writes_a_piano_roll_beside_each_file_and_audio_on_request(trained, tmp_path):

@@ -1,5 +1,6 @@
 """Promises of utils.py: the grid, the encodings, windows, the split, the cache, experiments."""
 import os
+import zipfile
 
 import numpy as np
 import pretty_midi
@@ -317,6 +318,75 @@ def test_latest_checkpoint_is_chosen_by_epoch_number_not_file_time(tmp_path):
     os.utime(folder / "epoch002-val_loss2.0000.keras", (2e9, 2e9))  # newest file time
     (folder / "incomplete" / "epoch011-val_loss1.1000.keras").write_bytes(b"")  # being written
     assert [e for e, _ in utils.list_checkpoints(str(tmp_path))] == [2, 9, 10]
+
+
+def write_checkpoint(path):
+    """A stand-in .keras file: a whole zip archive, all that choosing a checkpoint looks at."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}" * 100)
+    return str(path)
+
+
+def test_best_checkpoint_has_the_lowest_validation_loss_and_a_number_names_an_epoch(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    for name in ["epoch001-val_loss1.5000.keras", "epoch002-val_loss0.9000.keras", "epoch003-val_loss0.9000.keras",
+                 "epoch004-val_lossnan.keras", "epoch005-val_loss1.1000.keras"]:
+        write_checkpoint(tmp_path / "checkpoints" / name)
+    assert utils.choose_checkpoint(str(tmp_path), "latest")[0] == 5
+    assert utils.choose_checkpoint(str(tmp_path), "best")[0] == 2  # the earlier of two equal losses
+    assert utils.choose_checkpoint(str(tmp_path), "3") == (3, str(tmp_path / "checkpoints" / "epoch003-val_loss0.9000.keras"))
+    assert utils.choose_checkpoint(str(tmp_path), "6") is None
+    assert utils.describe_epochs([1, 2, 3, 5, 7, 8]) == "1-3, 5, 7-8"
+
+
+def test_damaged_checkpoints_are_moved_aside_whole_and_the_next_one_is_chosen(tmp_path, capsys):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for epoch in [1, 2, 3]:
+        write_checkpoint(folder / f"epoch00{epoch}-val_loss1.000{epoch}.keras")
+    cut = (folder / "epoch003-val_loss1.0003.keras").read_bytes()
+    (folder / "epoch003-val_loss1.0003.keras").write_bytes(cut[:len(cut) // 2])  # cut short by a full disk
+    flipped = bytearray((folder / "epoch002-val_loss1.0002.keras").read_bytes())
+    flipped[60] ^= 0xFF  # a bad copy: one byte of the stored data changed
+    (folder / "epoch002-val_loss1.0002.keras").write_bytes(bytes(flipped))
+    assert utils.choose_checkpoint(str(tmp_path), "latest") == (1, str(folder / "epoch001-val_loss1.0001.keras"))
+    assert sorted(os.listdir(folder / "damaged")) == ["epoch002-val_loss1.0002.keras", "epoch003-val_loss1.0003.keras"]
+    assert (folder / "damaged" / "epoch003-val_loss1.0003.keras").read_bytes() == cut[:len(cut) // 2]
+    moved = capsys.readouterr().out.splitlines()
+    assert len(moved) == 2 and all(line.startswith(f"Moved {folder}/epoch00") and "damaged" in line for line in moved)
+    # a later damaged copy of the same name keeps the first one
+    write_checkpoint(folder / "epoch003-val_loss1.0003.keras")
+    (folder / "epoch003-val_loss1.0003.keras").write_bytes(b"")
+    assert utils.choose_checkpoint(str(tmp_path), "3") is None
+    assert len(os.listdir(folder / "damaged")) == 3
+
+
+def test_only_tensorflows_known_notes_are_dropped_from_stderr(capfd, monkeypatch):
+    monkeypatch.setattr(utils, "NVIDIA_DEVICES", [])  # a machine with no GPU
+    with utils.tensorflow_notes_dropped():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    b"I0000 00:00:1795530894.872759    3877 port.cc:153] oneDNN custom operations are on. You may "
+                    b"see slightly different numerical results\n"
+                    b"I0000 00:00:1795530894.873088    3877 cudart_stub.cc:31] Could not find cuda drivers on your "
+                    b"machine, GPU will not be used.\n"
+                    b"E0000 00:00:1795530896.994564    3877 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
+                    b"CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
+                    b"E0000 00:00:1795530896.994564    3877 kernel.cc:52] a real error\n"
+                    b"UserWarning: a warning from Python\n")
+    assert capfd.readouterr().err == "E0000 00:00:1795530896.994564    3877 kernel.cc:52] a real error\n" \
+                                     "UserWarning: a warning from Python\n"
+
+
+def test_loading_tells_byte_identical_duplicates_from_cached_files(melody_dir, capsys):
+    with open(os.path.join(melody_dir, "tune0.mid"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(melody_dir, "copy of tune0.mid"), "wb") as f:
+        f.write(data)
+    utils.load_melodies(melody_dir)
+    assert capsys.readouterr().out.startswith(f"Parsing 6 of 7 MIDI files under {melody_dir} (1 byte-identical duplicate)\n")
+    write_midi(os.path.join(melody_dir, "new.mid"), [scale_melody(32)])
+    utils.load_melodies(melody_dir)
+    assert capsys.readouterr().out.startswith(f"Parsing 1 of 8 MIDI files under {melody_dir} (7 from the cache ")
 
 
 def test_nottingham_loads_with_the_20_double_stop_files_discarded():
