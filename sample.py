@@ -134,6 +134,7 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
 
     cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     dense = model.get_layer("next_step") if lookback else model.layers[-1]
+    gate = model.get_layer("copy_gates") if lookback else None  # (rnn_size, K): how much to copy each lookback
     batch, seed_length = seeds.shape
     history = max(lookback, default=0)
     window_size = seed_length - history
@@ -171,7 +172,6 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                 h = tf.reshape(x, [window_size, batch, -1])[(t + 1) % window_size]  # (batch, rnn_size)
                 logits = tf.matmul(h, dense.kernel) + dense.bias
                 if lookback:  # copy_gates: weight on the class found each lookback before the next step
-                    gate = model.get_layer("copy_gates")
                     gates = tf.matmul(h, gate.kernel) + gate.bias  # (batch, K)
                     candidates = tf.stack([steps.read(history + t + 1 - lag) for lag in lags], axis=1)
                     logits += tf.einsum("bk,bkc->bc", gates, tf.one_hot(candidates, num_classes))
