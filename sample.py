@@ -78,7 +78,7 @@ def find_experiment(experiment_dir, which="latest"):
     if chosen is None:
         sys.exit(f"error: {experiment_dir} has no checkpoint of epoch {int(which)}; it has epochs "
                  f"{utils.describe_epochs([e for e, _ in checkpoints])}: pass one of them to --checkpoint")
-    best = min(checkpoints, key=lambda c: (utils.checkpoint_loss(c[1]), c[0]))
+    best = min(checkpoints, key=utils.by_validation_loss)
     if which == "latest" and best[0] != chosen[0]:
         print(f"The latest checkpoint (epoch {chosen[0]}, validation loss {utils.checkpoint_loss(chosen[1]):.4f}) "
               f"is not the best (epoch {best[0]}, {utils.checkpoint_loss(best[1]):.4f}); "
@@ -109,9 +109,11 @@ def load_seed_melodies(config, data_dir, prime_file):
     return melodies, [os.path.join(data_dir, f["path"]) for f in files for m in f["melodies"] if len(m)]
 
 
-def find_window_sources(melodies, names, window_size, history, chosen):
-    """{seed_melody: file, seed_melody_step: step in its melody} where each chosen window starts."""
-    _, starts = utils.make_windows(melodies, window_size, history)  # sorted: melody by melody, step by step
+def find_window_sources(melodies, names, window_size, starts, chosen):
+    """{seed_melody: file, seed_melody_step: step in its melody} where each chosen window starts.
+
+    starts: every window start of utils.make_windows(melodies, ...), melody by melody, step by step.
+    """
     kept = [(len(m) - window_size, name) for m, name in zip(melodies, names) if len(m) > window_size]
     first_window = np.cumsum([0] + [count for count, _ in kept])  # of each kept melody, in starts
     index = np.searchsorted(starts, chosen)
@@ -237,10 +239,11 @@ def main(argv=None):
     lookback = config.get("lookback", [])
     history = max(lookback, default=0)
     steps, starts = utils.make_windows(melodies, window_size, history)
+    candidates = starts
     if lookback:  # a lookback model knows bars: begin each file on a bar line of its seed melody
         on_bar_line = starts[(starts + window_size) % utils.STEPS_PER_BAR == 0]
-        starts = on_bar_line if len(on_bar_line) else starts
-    chosen = rng.choice(starts, size=args.num_files)
+        candidates = on_bar_line if len(on_bar_line) else starts
+    chosen = rng.choice(candidates, size=args.num_files)
     seeds, _ = utils.windows_at(steps, chosen, window_size)
     # a lookback model reads the seed window as a tune's opening, silence before it, so that it builds
     # its phrases on the seed instead of reciting the rest of the seed's tune
@@ -265,7 +268,7 @@ def main(argv=None):
     origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
               "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
               "tempo": qpm, "written": time.strftime("%Y-%m-%d %H:%M")}
-    sources = find_window_sources(melodies, names, window_size, history, chosen)
+    sources = find_window_sources(melodies, names, window_size, starts, chosen)
     written = []
     for i, (seed_steps, melody, source) in enumerate(zip(seeds[:, history:], generated, sources)):
         path = os.path.join(save_dir, f"{first + i}.mid")

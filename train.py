@@ -44,7 +44,7 @@ def build_parser():
     parser.add_argument("--num_layers", type=int, default=1, help="stacked recurrent layers (default: %(default)s)")
     parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent layer type (default: %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each recurrent layer, in [0, 1) (default: %(default)s)")
-    parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's position in its bar (default: none)")
+    parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's place in its bar and the bar's in a 16-bar form (default: none)")
     # training
     parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step, over all replicas together (default: %(default)s)")
@@ -230,7 +230,7 @@ def build_model(config):
     """num_layers stacked recurrent layers, each followed by Dropout, then a Dense softmax.
 
     With --lookback (after Magenta's Lookback RNN): each step's input also says whether it repeats
-    the step each lookback before, and where the step stands in its bar; and a second Dense head
+    the step each lookback before, and where the step stands (utils.lookback_features); and a second Dense head
     (copy_gates) adds a weight to the logit of the class found each lookback before the next step,
     the role of the Lookback RNN's 'repeat 1 bar ago' labels, so that "play again what was played
     a phrase ago" is one confident decision rather than 129 classes to get right.

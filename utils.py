@@ -776,6 +776,11 @@ def checkpoint_loss(path):
     return loss if math.isfinite(loss) else math.inf
 
 
+def by_validation_loss(checkpoint):
+    """Sort key of an (epoch, path) checkpoint: lowest validation loss first, the earlier epoch on a tie."""
+    return checkpoint_loss(checkpoint[1]), checkpoint[0]
+
+
 def describe_epochs(epochs):
     """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'."""
     runs = []
@@ -820,7 +825,7 @@ def choose_checkpoint(experiment_dir, which="latest", set_aside=True):
     if which == "latest":
         candidates = checkpoints[::-1]
     elif which == "best":
-        candidates = sorted(checkpoints, key=lambda c: (checkpoint_loss(c[1]), c[0]))
+        candidates = sorted(checkpoints, key=by_validation_loss)
     else:
         candidates = [c for c in checkpoints if c[0] == int(which)]
     for epoch, path in candidates:

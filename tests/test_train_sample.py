@@ -296,7 +296,7 @@ def test_window_sources_name_the_melody_and_step_each_window_comes_from(history)
     melodies = [rng.integers(2, 130, n).astype(np.uint8) for n in [30, 5, 41, 12]]  # 5 is too short for a window
     names = ["a.mid", "b.mid", "c.mid", "c.mid"]
     steps, starts = utils.make_windows(melodies, 8, history)
-    sources = sample.find_window_sources(melodies, names, 8, history, starts)
+    sources = sample.find_window_sources(melodies, names, 8, starts, starts)
     by_name = {"a.mid": [melodies[0]], "c.mid": [melodies[2], melodies[3]]}
     for start, source in zip(starts, sources):
         window = steps[start:start + 8]
