@@ -105,7 +105,7 @@ def score_model(model, steps, starts, y, config, batch_size, chunk=8192):
     for i in range(0, len(starts), chunk):
         data = utils.make_dataset(steps, starts[i:i + chunk], config["window_size"], batch_size,
                                   config["num_classes"], encoding=config["encoding"],
-                                  lookback=config.get("lookback", []))
+                                  lookback=config.get("lookback", []), register=config.get("register", 0))
         p, best = score_distributions(model.predict(data, verbose=0), y[i:i + chunk])
         p_true.append(p)
         predicted.append(best)
@@ -484,8 +484,7 @@ def main(argv=None):
     else:
         eval_files = load_files(config["data_dir"], config, config["files"]["validation"])
         description = f"{window_size} steps from the {len(eval_files)} validation files of {experiment_dir}"
-    lookback = config.get("lookback", [])
-    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, encoding), window_size, max(lookback, default=0))
+    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, encoding), window_size, utils.model_history(config))
     if not len(starts):
         where = args.data_dir or f"the validation files of {experiment_dir} under {config['data_dir']}"
         sys.exit(f"error: no melody longer than the window of {window_size} sixteenth notes in {where}; "
@@ -516,7 +515,8 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
     takes = tuple(model.inputs[0].shape[1:])
-    if model.output_shape[-1] != num_classes or takes[0] != window_size or len(model.inputs) != 1 + bool(lookback):
+    inputs = 1 + bool(config.get("lookback")) + bool(config.get("register"))  # steps, lookback, register
+    if model.output_shape[-1] != num_classes or takes[0] != window_size or len(model.inputs) != inputs:
         sys.exit(f"error: {checkpoint} takes {takes} and gives {model.output_shape[-1]} classes, "
                  f"but config.json says windows of {window_size} steps and {num_classes} classes")
     model_p, model_best = score_model(model, steps, starts, y, config, args.batch_size)

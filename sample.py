@@ -121,11 +121,11 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
     return [{"seed_melody": kept[m][1], "seed_melody_step": int(k - first_window[m])} for m, k in zip(melody, index)]
 
 
-def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None):
+def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0):
     """Continue each seed window by file_length steps, as one batch.
 
-    seeds: (batch, history + window_size) classes, history = max(lookback) steps before the window
-    (0 without lookback); positions: (batch,) each window's first step's index in its melody (only its
+    seeds: (batch, history + window_size) classes, history = max(lookback) or register steps before
+    the window, whichever is more (0 without lookback); positions: (batch,) each window's first step's index in its melody (only its
     value modulo 2**utils.POSITION_BITS counts).
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
@@ -137,8 +137,9 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     dense = model.get_layer("next_step") if lookback else model.layers[-1]
     gate = model.get_layer("copy_gates") if lookback else None  # (rnn_size, K): how much to copy each lookback
+    cost = model.get_layer("register_gates") if register else None  # (rnn_size, 2): what leaving the range costs
     batch, seed_length = seeds.shape
-    history = max(lookback, default=0)
+    history = max(list(lookback) + [register])
     window_size = seed_length - history
     num_classes = dense.units
     lags = list(lookback)
@@ -177,6 +178,10 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                     gates = tf.matmul(h, gate.kernel) + gate.bias  # (batch, K)
                     candidates = tf.stack([steps.read(history + t + 1 - lag) for lag in lags], axis=1)
                     logits += tf.einsum("bk,bkc->bc", gates, tf.one_hot(candidates, num_classes))
+                if register:  # register_gates: weight on how far each pitch lies beyond the recent range
+                    recent = tf.transpose(steps.gather(tf.range(history + t + 1 - register, history + t + 1)))
+                    weights = tf.matmul(h, cost.kernel) + cost.bias  # (batch, 2)
+                    logits += tf.einsum("bk,bkc->bc", weights, utils.register_features(recent, num_classes))
                 if temperature == 0:
                     token = tf.argmax(logits, axis=1, output_type=tf.int32)
                 else:
@@ -236,8 +241,8 @@ def main(argv=None):
     # seeds: a random window of the seed melodies for each file
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
     rng = np.random.default_rng(seed)
-    lookback = config.get("lookback", [])
-    history = max(lookback, default=0)
+    lookback, register = config.get("lookback", []), config.get("register", 0)
+    history = utils.model_history(config)
     steps, starts = utils.make_windows(melodies, window_size, history)
     candidates = starts
     if lookback:  # a lookback model knows bars: begin each file on a bar line of its seed melody
@@ -258,7 +263,8 @@ def main(argv=None):
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
     with utils.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
         generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
-                             positions=chosen % utils.STEPS_PER_BAR)  # the seed is bar 1 of the form
+                             positions=chosen % utils.STEPS_PER_BAR,  # the seed is bar 1 of the form
+                             register=register)
 
     qpm = args.tempo or config.get("qpm") or 120.0
     save_dir = args.save_dir or os.path.join(experiment_dir, "generated")

@@ -45,6 +45,7 @@ def build_parser():
     parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent layer type (default: %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each recurrent layer, in [0, 1) (default: %(default)s)")
     parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's place in its bar and the bar's in a 16-bar form (default: none)")
+    parser.add_argument("--register", type=int, default=0, metavar="STEPS", help="with --lookback: steps back, in sixteenth notes, whose lowest and highest notes the model sees as the melody's range, and learns how much a note beyond it costs, e.g. 256 for 16 bars (default: %(default)s, off)")
     # training
     parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step, over all replicas together (default: %(default)s)")
@@ -82,6 +83,11 @@ def check_args(args):
         sys.exit(f"error: --grad_clip must be 0 (off) or above, got {args.grad_clip}")
     if any(steps < 1 for steps in args.lookback):
         sys.exit(f"error: --lookback takes steps back of at least 1 sixteenth note, got {args.lookback}")
+    if args.register < 0:
+        sys.exit(f"error: --register takes steps back of at least 1 sixteenth note, or 0 for off, got {args.register}")
+    if args.register and not args.lookback:
+        sys.exit("error: --register works with --lookback, the model that reads the steps before its window; "
+                 "add, for example, --lookback 16 32 64 128")
     if not 0 <= args.transpose <= 127:
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
 
@@ -222,8 +228,7 @@ def files_to_windows(train_files, validation_files, config):
     melodies = [utils.files_to_steps(files, config["encoding"]) for files in (train_files, validation_files)]
     for f in train_files + validation_files:
         f["melodies"] = None
-    history = max(config.get("lookback", []), default=0)
-    return [utils.make_window_runs(m, config["window_size"], history) for m in melodies]
+    return [utils.make_window_runs(m, config["window_size"], utils.model_history(config)) for m in melodies]
 
 
 def build_model(config):
@@ -233,7 +238,10 @@ def build_model(config):
     the step each lookback before, and where the step stands (utils.lookback_features); and a second Dense head
     (copy_gates) adds a weight to the logit of the class found each lookback before the next step,
     the role of the Lookback RNN's 'repeat 1 bar ago' labels, so that "play again what was played
-    a phrase ago" is one confident decision rather than 129 classes to get right.
+    a phrase ago" is one confident decision rather than 129 classes to get right. With --register,
+    a third head (register_gates) weighs how far each pitch lies beyond the range of the last
+    `register` steps (utils.register_features), so that a melody keeps its register instead of
+    wandering off with a stray note or a slow drift.
     """
     import keras
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
@@ -251,8 +259,13 @@ def build_model(config):
         logits = keras.layers.Dense(num_classes, name="next_step")(x)
         gates = keras.layers.Dense(len(lookback), name="copy_gates")(x)  # (batch, K): how much to copy each
         copied = keras.layers.Dot(axes=1)([gates, candidates])  # (batch, num_classes): gate k on class k's lookback
-        outputs = keras.layers.Activation("softmax")(keras.layers.Add()([logits, copied]))
-        model = keras.Model([steps, candidates], outputs)
+        inputs, terms = [steps, candidates], [logits, copied]
+        if config.get("register"):
+            ranges = keras.Input((2, num_classes), name="register")  # how far beyond the range, and that times the span
+            weights = keras.layers.Dense(2, name="register_gates")(x)  # (batch, 2): how much each costs
+            inputs, terms = inputs + [ranges], terms + [keras.layers.Dot(axes=1)([weights, ranges])]
+        outputs = keras.layers.Activation("softmax")(keras.layers.Add()(terms))
+        model = keras.Model(inputs, outputs)
     options = {"global_clipnorm": config["grad_clip"] or None}
     if config["learning_rate"]:
         options["learning_rate"] = config["learning_rate"]
@@ -321,7 +334,7 @@ def main(argv=None):
     train_files, validation_files, totals, files = load_data(config, resuming)
     data_table = utils.make_data_table(files, train_files, validation_files, config["window_size"])
     num_classes = utils.NUM_CLASSES[config["encoding"]]
-    window_size, lookback = config["window_size"], config.get("lookback", [])
+    window_size, lookback, register = config["window_size"], config.get("lookback", []), config.get("register", 0)
     (train_steps, train_runs), (val_steps, val_runs) = files_to_windows(train_files, validation_files, config)
     num_train, num_val = int(train_runs[:, 1].sum()), int(val_runs[:, 1].sum())  # windows
     print(f"Windows of {window_size} steps: {num_train} for training from {len(train_files)} files, "
@@ -356,9 +369,9 @@ def main(argv=None):
     keras.utils.set_random_seed(config["seed"])
     train_data = utils.make_dataset(train_steps, train_runs, window_size, config["batch_size"], num_classes,
                                     shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
-                                    seed=config["seed"], lookback=lookback)
+                                    seed=config["seed"], lookback=lookback, register=register)
     val_data = utils.make_dataset(val_steps, val_runs, window_size, config["batch_size"], num_classes,
-                                  lookback=lookback)
+                                  lookback=lookback, register=register)
     options = tf.data.Options()
     # multi_worker: every worker runs the same pipeline and keeps its share of each batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -652,8 +652,37 @@ def lookback_features(current, lagged, position, num_classes):
                       tf.cast(bits, tf.float32)], axis=-1)
 
 
+def register_features(recent, num_classes):
+    """What a --register model weighs each class of the next step by, in TensorFlow ops.
+
+    recent: (batch, R) classes, the last R steps. Returns (batch, 2, num_classes) float32: how far
+    each pitch lies beyond the lowest or highest note of those steps, in octaves (0 within them, for
+    rest and hold, and when no note sounded), and that distance times their span in octaves. The
+    model learns how much a note beyond the range the melody keeps costs, and that it costs more the
+    wider the range already is.
+    """
+    import tensorflow as tf
+
+    first_pitch = num_classes - 128  # classes below are rest (and hold)
+    recent = tf.cast(recent, tf.int32)
+    is_note = recent >= first_pitch
+    low = tf.reduce_min(tf.where(is_note, recent, num_classes), axis=1, keepdims=True)  # (batch, 1)
+    high = tf.reduce_max(tf.where(is_note, recent, -1), axis=1, keepdims=True)
+    classes = tf.range(num_classes)[None]  # (1, num_classes)
+    beyond = tf.maximum(tf.maximum(low - classes, classes - high), 0)  # semitones
+    beyond = tf.where((classes >= first_pitch) & (high >= 0), beyond, 0)
+    octaves = tf.cast(beyond, tf.float32) / 12
+    span = tf.cast(tf.maximum(high - low, 0), tf.float32) / 12
+    return tf.stack([octaves, octaves * span], axis=1)
+
+
+def model_history(config):
+    """Steps before each window that the experiment's model reads: its longest lookback, or its register."""
+    return max(list(config.get("lookback", [])) + [config.get("register", 0)])
+
+
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
-                 encoding="roll", seed=0, lookback=()):
+                 encoding="roll", seed=0, lookback=(), register=0):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -665,15 +694,16 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     shifts each window and its target by a random number of semitones in [-transpose, transpose],
     only as far as keeps all its pitches in 0..127.
 
-    lookback (steps, from make_windows with history >= max(lookback)): x is instead a dict of
+    lookback (steps, from make_windows with a history of model_history steps): x is instead a dict of
     "steps": (batch, window_size, num_classes + K + POSITION_BITS) lookback_features, and
     "lookback": (batch, K, num_classes) one-hot, the step each lookback before the target, which
-    the model may copy.
+    the model may copy; with register (steps, with lookback), also "register": (batch, 2,
+    num_classes) register_features of the last `register` steps before the target.
     """
     import tensorflow as tf
 
     steps = tf.constant(steps)
-    history = max(lookback, default=0)
+    history = max(list(lookback) + [register])
     offsets = tf.range(-history, window_size + 1, dtype=tf.int64)  # history, the window and its target
     first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
 
@@ -699,8 +729,11 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         lagged = tf.gather(xy, history + tf.range(window_size)[:, None] - lags, axis=1)  # (batch, window_size, K)
         position = (batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)) % 2 ** POSITION_BITS
         candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
-        return {"steps": lookback_features(x, lagged, position, num_classes),
-                "lookback": tf.one_hot(candidates, num_classes)}, y
+        inputs = {"steps": lookback_features(x, lagged, position, num_classes),
+                  "lookback": tf.one_hot(candidates, num_classes)}
+        if register:
+            inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes)
+        return inputs, y
 
     starts = np.asarray(starts, np.int64)
     runs = starts if starts.ndim == 2 else np.stack([starts, np.ones_like(starts)], axis=1)  # runs of one window

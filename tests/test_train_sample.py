@@ -215,44 +215,50 @@ def test_prime_file_seeds_every_melody(trained, tmp_path, monkeypatch):
 LOOKBACK = ["--encoding", "onset", "--lookback", "3", "7"]
 
 
-def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(melody_dir, tmp_path):
+@pytest.mark.parametrize("register", [0, 12])
+def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(melody_dir, tmp_path, register):
     import keras
     experiment = str(tmp_path / "exp")
-    train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1"] + TINY + LOOKBACK)
+    train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1"] + TINY + LOOKBACK
+               + ["--register", str(register)])
     with open(os.path.join(experiment, "config.json")) as f:
-        assert json.load(f)["lookback"] == [3, 7]
+        assert (json.load(f)["lookback"], utils.model_history(utils.load_config(experiment))) == ([3, 7], register or 7)
     train.main(["--experiment_dir", experiment, "--num_epochs", "2"])  # resumes from epoch 1
     (_, first), (_, second) = utils.list_checkpoints(experiment)
     model = keras.saving.load_model(second, safe_mode=True)  # stock layers only: no registration, no code
     config = utils.load_config(experiment)
-    steps, starts = utils.make_windows([np.arange(2, 40, dtype=np.uint8)], 8, history=7)
-    data = utils.make_dataset(steps, starts, 8, 16, 130, lookback=[3, 7])
+    steps, starts = utils.make_windows([np.arange(2, 40, dtype=np.uint8)], 8, history=utils.model_history(config))
+    data = utils.make_dataset(steps, starts, 8, 16, 130, lookback=[3, 7], register=register)
     before = keras.saving.load_model(first, safe_mode=True).predict(data, verbose=0)
     after = model.predict(data, verbose=0)
     assert np.allclose(after.sum(axis=1), 1, atol=1e-5) and not np.allclose(before, after)  # epoch 2 trained on
     assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.POSITION_BITS) and config["num_classes"] == 130
+    assert [tuple(i.shape[1:]) for i in model.inputs[1:]] == [(2, 130)] + [(2, 130)] * bool(register)
     written = sample.main(["--experiment_dir", experiment, "--num_files", "2", "--file_length", "40", "--seed", "1"])
     assert len(written) == 2 and all(utils.midi_to_notes(path)[0] for path in written)
 
 
+@pytest.mark.parametrize("register", [0, 9])
 @pytest.mark.parametrize("temperature", [1.0, 0.0])
-def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature):
+def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature, register):
     import keras
-    lookback, window_size, history, length = [3, 7], 5, 7, 12
+    lookback, window_size, length = [3, 7], 5, 12
     config = {"cell": "lstm", "num_layers": 1, "rnn_size": 8, "window_size": window_size, "num_classes": 130,
-              "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback}
+              "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback,
+              "register": register}
+    history = utils.model_history(config)
     keras.utils.set_random_seed(0)
     model = train.build_model(config)
     for w in model.weights:  # far from uniform, and copy gates that matter, so a wrong input would show
         w.assign(np.random.default_rng(1).normal(0, 0.8, w.shape))
     seeds = np.random.default_rng(2).integers(0, 130, (3, history + window_size))
     generated = sample.generate(model, seeds, length, temperature, np.random.default_rng(3), lookback,
-                                positions=np.full(3, history))
+                                positions=np.full(3, history), register=register)
     # model.predict on every window the sampler saw, cut from each whole melody as training cuts them
     expected = []
     for row in np.concatenate([seeds, generated], axis=1).astype(np.uint8):
         starts = np.arange(history, history + length)  # the window before generated step t starts at history + t
-        data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback)
+        data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback, register=register)
         expected.append(model.predict(data, verbose=0))
     expected = np.concatenate(expected)  # (3 * length, 130)
     if temperature == 0:

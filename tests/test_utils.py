@@ -153,6 +153,26 @@ def test_lookback_inputs_say_what_repeats_where_the_bar_is_and_what_may_be_copie
     assert np.array_equal(candidates[:, 0].argmax(-1), expected) and np.all(candidates.sum(-1) == 1)
 
 
+def test_register_inputs_say_how_far_each_pitch_lies_beyond_the_recent_range():
+    rest, hold = 0, 1
+    c3, e4, g4, c5 = 48 + 2, 64 + 2, 67 + 2, 72 + 2  # onset classes: pitch p is p + 2
+    melody = np.array([c3, hold] + [rest] * 9 + [e4, hold, g4, hold, c5, hold, rest, rest], dtype=np.uint8)
+    steps, starts = utils.make_windows([melody], window_size=4, history=8)
+    dataset = utils.make_dataset(steps, starts, 4, batch_size=64, num_classes=130, encoding="onset",
+                                 lookback=[1], register=8)
+    (x, y), = list(dataset)
+    features = x["register"].numpy()  # (windows, 2, 130)
+    last = list(starts - starts[0] + 3)  # each window's last step, in the melody
+    pitches = np.arange(128)
+    beyond, weighted = features[last.index(17)]  # steps 10..17 hold E4, G4 and C5; the C3 is older
+    assert np.allclose(beyond[2:], np.maximum(np.maximum(64 - pitches, pitches - 72), 0) / 12)  # octaves
+    assert np.all(beyond[:2] == 0)  # rest and hold cost nothing
+    assert np.allclose(weighted, beyond * 8 / 12)  # times the span: 8 semitones
+    beyond, weighted = features[last.index(3)]  # only the C3 so far: every other pitch lies beyond it
+    assert np.allclose(beyond[2:], np.abs(pitches - 48) / 12) and np.all(weighted == 0)
+    assert np.all(features[last.index(10)] == 0)  # steps 3..10 are rests: no range, no cost
+
+
 def test_split_is_80_20_by_file_seeded_and_identical_files_stay_together(tmp_path):
     for i in range(20):
         write_midi(tmp_path / f"t{i:02d}.mid", [scale_melody(40, offset=i % 8)], qpm=100 + i)
