@@ -517,8 +517,9 @@ def main(argv=None):
     takes = tuple(model.inputs[0].shape[1:])
     inputs = 1 + bool(config.get("lookback")) + bool(config.get("register"))  # steps, lookback, register
     if model.output_shape[-1] != num_classes or takes[0] != window_size or len(model.inputs) != inputs:
-        sys.exit(f"error: {checkpoint} takes {takes} and gives {model.output_shape[-1]} classes, "
-                 f"but config.json says windows of {window_size} steps and {num_classes} classes")
+        sys.exit(f"error: {checkpoint} takes {len(model.inputs)} inputs, windows of shape {takes}, and gives "
+                 f"{model.output_shape[-1]} classes, but config.json says {inputs} inputs, windows of {window_size} "
+                 f"steps and {num_classes} classes")
     model_p, model_best = score_model(model, steps, starts, y, config, args.batch_size)
 
     prediction = {

@@ -124,9 +124,9 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
 def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0):
     """Continue each seed window by file_length steps, as one batch.
 
-    seeds: (batch, history + window_size) classes, history = max(lookback) or register steps before
-    the window, whichever is more (0 without lookback); positions: (batch,) each window's first step's index in its melody (only its
-    value modulo 2**utils.POSITION_BITS counts).
+    seeds: (batch, history + window_size) classes: the window, after history steps (the longest
+    lookback or the register, whichever is more; none without lookback); positions: (batch,) each
+    window's first step's index in its melody (only its value modulo 2**utils.POSITION_BITS counts).
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
     one compiled loop (see README: "How sampling works").

@@ -320,90 +320,63 @@ def catch_interrupts():
     return raise_if_interrupted
 
 
-def main(argv=None):
-    args, given = parse_args(argv)
-    check_args(args)
-    config, resuming = read_experiment(args, given)
-    config.setdefault("distribute", "none")  # experiments made before --distribute existed
-    check_distribute(config)
-    check_data_dir(config["data_dir"])
-    chief = is_chief(config["distribute"])
-    raise_if_interrupted = catch_interrupts()
+def describe_experiment(config, train_files, validation_files, totals, windows, keras):
+    """Record in a new experiment's config what it learns from: classes, tempo, windows, files, software."""
+    qpms = [f["qpm"] for f in train_files if f["qpm"]]
+    config.update(
+        num_classes=utils.NUM_CLASSES[config["encoding"]],
+        steps_per_quarter=utils.STEPS_PER_QUARTER,
+        qpm=float(np.median(qpms)) if qpms else 120.0,
+        windows=windows,
+        files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
+        data_summary=totals,
+        versions={"keras": keras.__version__, "numpy": np.__version__},
+    )
 
-    # data
-    train_files, validation_files, totals, files = load_data(config, resuming)
-    data_table = utils.make_data_table(files, train_files, validation_files, config["window_size"])
-    num_classes = utils.NUM_CLASSES[config["encoding"]]
-    window_size, lookback, register = config["window_size"], config.get("lookback", []), config.get("register", 0)
-    (train_steps, train_runs), (val_steps, val_runs) = files_to_windows(train_files, validation_files, config)
-    num_train, num_val = int(train_runs[:, 1].sum()), int(val_runs[:, 1].sum())  # windows
-    print(f"Windows of {window_size} steps: {num_train} for training from {len(train_files)} files, "
-          f"{num_val} for validation from {len(validation_files)} files")
 
-    keras = utils.import_keras()  # imported late: parsing and flag errors above stay fast
+def start_experiment(config, data_table):
+    """Make a new experiment's folder (its path goes into the config) and write what describes it.
+
+    Made only once the data is known to be usable, so a bad --data_dir leaves nothing behind.
+    """
+    experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(config["experiment_dir"])
+    utils.save_config(experiment_dir, config)
+    utils.write_data_table(os.path.join(experiment_dir, "data.csv"), data_table)
+    print(f"What was used from each file and track, and why: {experiment_dir}/data.csv")
+    if config["message"]:
+        with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
+            f.write(config["message"] + "\n")
+
+
+def make_datasets(config, train_windows, val_windows):
+    """tf.data pipelines of the training windows (shuffled, transposed) and of the validation windows."""
     import tensorflow as tf
 
-    strategy = make_strategy(config["distribute"])
-    print(f"Training on {strategy.num_replicas_in_sync} replicas (--distribute {config['distribute']}), "
-          f"{config['batch_size']} windows per step in all")
-    experiment_dir = config["experiment_dir"]
-    if not resuming:
-        qpms = [f["qpm"] for f in train_files if f["qpm"]]
-        config.update(
-            num_classes=num_classes,
-            steps_per_quarter=utils.STEPS_PER_QUARTER,
-            qpm=float(np.median(qpms)) if qpms else 120.0,
-            windows={"train": num_train, "validation": num_val},
-            files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
-            data_summary=totals,
-            versions={"keras": keras.__version__, "numpy": np.__version__},
-        )
-    if not resuming and chief:  # the folder is made only now that the data is known to be usable
-        experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(experiment_dir)
-        utils.save_config(experiment_dir, config)
-        utils.write_data_table(os.path.join(experiment_dir, "data.csv"), data_table)
-        print(f"What was used from each file and track, and why: {experiment_dir}/data.csv")
-        if config["message"]:
-            with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
-                f.write(config["message"] + "\n")
-    keras.utils.set_random_seed(config["seed"])
-    train_data = utils.make_dataset(train_steps, train_runs, window_size, config["batch_size"], num_classes,
-                                    shuffle=True, transpose=config["transpose"], encoding=config["encoding"],
-                                    seed=config["seed"], lookback=lookback, register=register)
-    val_data = utils.make_dataset(val_steps, val_runs, window_size, config["batch_size"], num_classes,
-                                  lookback=lookback, register=register)
-    options = tf.data.Options()
+    options = dict(window_size=config["window_size"], batch_size=config["batch_size"],
+                   num_classes=config["num_classes"], encoding=config["encoding"],
+                   lookback=config.get("lookback", []), register=config.get("register", 0))
+    train_data = utils.make_dataset(*train_windows, shuffle=True, transpose=config["transpose"], seed=config["seed"],
+                                    **options)
+    val_data = utils.make_dataset(*val_windows, **options)
+    pipeline = tf.data.Options()
     # multi_worker: every worker runs the same pipeline and keeps its share of each batch
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    pipeline.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # no tf.data autotuning: deleting an autotuned iterator waits for its tuning thread to wake,
     # about 20 s at the start of every epoch and before "Done" on the bundled tunes, for no speed-up
-    options.autotune.enabled = False
-    train_data, val_data = train_data.with_options(options), val_data.with_options(options)
-    steps_per_epoch = math.ceil(num_train / config["batch_size"])
+    pipeline.autotune.enabled = False
+    return train_data.with_options(pipeline), val_data.with_options(pipeline)
 
-    # model: a new one, or the latest whole checkpoint of the experiment being resumed (the chief
-    # sets a damaged one aside first; other workers only pass over it)
-    latest = utils.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
-    done = latest[0] if latest else 0
-    with strategy.scope():  # the variables are made here, one copy per replica
-        model = load_checkpoint(latest[1]) if latest else build_model(config)
+
+def prepare_backup(experiment_dir, done, chief):
+    """The BackupAndRestore folder this worker uses: the experiment's (a stale one removed), or a private copy."""
     backup_dir = os.path.join(experiment_dir, "backup")
     if chief and done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
         shutil.rmtree(backup_dir)  # older than the latest checkpoint: nothing to restore from it
-    if done >= config["num_epochs"]:
-        print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
-              f"pass a larger --num_epochs to train on")
-        return experiment_dir
-    if not chief:
-        backup_dir = copy_backup(backup_dir, done)
-    if resuming:
-        print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
-              f"with its own settings from config.json")
-    if config["distribute"] == "multi_worker":
-        work_around_keras_multi_worker(model, train_data)
-    model.summary()
+    return backup_dir if chief else copy_backup(backup_dir, done)
 
-    # training: every worker trains; only the chief writes checkpoints and logs
+
+def make_callbacks(keras, experiment_dir, backup_dir, chief, steps_per_epoch, raise_if_interrupted):
+    """Every worker backs up and stops on NaN; only the chief writes checkpoints and logs."""
     callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, steps_per_epoch), double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
@@ -423,6 +396,61 @@ def main(argv=None):
         ]
     callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=raise_if_interrupted,
                                                     on_epoch_end=raise_if_interrupted, on_train_end=raise_if_interrupted))
+    return callbacks
+
+
+def main(argv=None):
+    args, given = parse_args(argv)
+    check_args(args)
+    config, resuming = read_experiment(args, given)
+    config.setdefault("distribute", "none")  # experiments made before --distribute existed
+    check_distribute(config)
+    check_data_dir(config["data_dir"])
+    chief = is_chief(config["distribute"])
+    raise_if_interrupted = catch_interrupts()
+
+    # data: melodies, then windows of them
+    train_files, validation_files, totals, files = load_data(config, resuming)
+    data_table = utils.make_data_table(files, train_files, validation_files, config["window_size"])
+    train_windows, val_windows = files_to_windows(train_files, validation_files, config)  # (steps, runs) each
+    windows = {"train": int(train_windows[1][:, 1].sum()), "validation": int(val_windows[1][:, 1].sum())}
+    print(f"Windows of {config['window_size']} steps: {windows['train']} for training from {len(train_files)} "
+          f"files, {windows['validation']} for validation from {len(validation_files)} files")
+
+    # the experiment: the devices, the folder and what describes it
+    keras = utils.import_keras()  # imported late: parsing and flag errors above stay fast
+    strategy = make_strategy(config["distribute"])
+    print(f"Training on {strategy.num_replicas_in_sync} replicas (--distribute {config['distribute']}), "
+          f"{config['batch_size']} windows per step in all")
+    if not resuming:
+        describe_experiment(config, train_files, validation_files, totals, windows, keras)
+        if chief:
+            start_experiment(config, data_table)
+    experiment_dir = config["experiment_dir"]
+    keras.utils.set_random_seed(config["seed"])
+    train_data, val_data = make_datasets(config, train_windows, val_windows)
+
+    # model: a new one, or the latest whole checkpoint of the experiment being resumed (the chief
+    # sets a damaged one aside first; other workers only pass over it)
+    latest = utils.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
+    done = latest[0] if latest else 0
+    with strategy.scope():  # the variables are made here, one copy per replica
+        model = load_checkpoint(latest[1]) if latest else build_model(config)
+    if done >= config["num_epochs"]:
+        print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
+              f"pass a larger --num_epochs to train on")
+        return experiment_dir
+    if resuming:
+        print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
+              f"with its own settings from config.json")
+    if config["distribute"] == "multi_worker":
+        work_around_keras_multi_worker(model, train_data)
+    model.summary()
+
+    # training: every worker trains; only the chief writes checkpoints and logs
+    backup_dir = prepare_backup(experiment_dir, done, chief)
+    callbacks = make_callbacks(keras, experiment_dir, backup_dir, chief,
+                               math.ceil(windows["train"] / config["batch_size"]), raise_if_interrupted)
     try:
         # one line per epoch when the output goes to a file, not a bar redrawn after every step
         history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],

@@ -54,9 +54,10 @@ def make_config(flags):
     return config
 
 
-def window_inputs(melody, window_size, lookback, num_classes):
+def window_inputs(melody, window_size, lookback, num_classes, register=0):
     """model.predict's input for the window that ends the melody so far, built in numpy as the
-    old design would: one-hot steps, and for a lookback model its features and candidates."""
+    old design would: one-hot steps, and for a lookback model its features and candidates (and the
+    register features of its last `register` steps)."""
     one_hot = np.eye(num_classes, dtype=np.float32)
     end = len(melody)
     window = melody[end - window_size:]
@@ -66,21 +67,24 @@ def window_inputs(melody, window_size, lookback, num_classes):
     repeats = np.array([[melody[i] == melody[i - lag] for lag in lookback] for i in at], dtype=np.float32)
     position = ((at[:, None] >> np.arange(utils.POSITION_BITS)) & 1).astype(np.float32)  # binary digits
     steps = np.concatenate([one_hot[window], repeats, position], axis=1)
-    return {"steps": steps[None], "lookback": one_hot[[melody[end - lag] for lag in lookback]][None]}
+    inputs = {"steps": steps[None], "lookback": one_hot[[melody[end - lag] for lag in lookback]][None]}
+    if register:
+        inputs["register"] = utils.register_features(np.array(melody[end - register:])[None], num_classes).numpy()
+    return inputs
 
 
-def old_generate(model, seeds, file_length, temperature, rng, lookback=()):
+def old_generate(model, seeds, file_length, temperature, rng, lookback=(), register=0):
     """The old design: one model.predict per generated step per file, batch 1, on the last window_size steps.
 
     seeds: (num_files, history + window_size) classes. Returns (num_files, file_length) classes.
     """
-    window_size = seeds.shape[1] - max(lookback, default=0)
+    window_size = seeds.shape[1] - max(list(lookback) + [register])
     num_classes = model.output_shape[-1]
     generated = []
     for seed in seeds:
         melody = list(seed)
         for _ in range(file_length):
-            x = window_inputs(melody, window_size, lookback, num_classes)
+            x = window_inputs(melody, window_size, lookback, num_classes, register)
             probabilities = model.predict(x, verbose=0)[0].astype(np.float64) ** (1 / temperature)
             melody.append(rng.choice(num_classes, p=probabilities / probabilities.sum()))
         generated.append(melody[len(seed):])
@@ -146,20 +150,21 @@ def measure(args, tmp, name, flags):
 
     config = make_config(flags)
     window_size, num_classes, lookback = config["window_size"], config["num_classes"], config["lookback"]
-    history = max(lookback, default=0)
+    register, history = config["register"], utils.model_history(config)
     keras.utils.set_random_seed(0)
     model = train.build_model(config)  # untrained weights: the time per step does not depend on them
     print(f"\n== {name}: {config['num_layers']} x {config['cell'].upper()}({config['rnn_size']}), "
           f"window_size {window_size}, {config['encoding']} encoding, {num_classes} classes"
-          + (f", lookback {' '.join(map(str, lookback))}" if lookback else ""))
+          + (f", lookback {' '.join(map(str, lookback))}" if lookback else "")
+          + (f", register {register}" if register else ""))
     rng = np.random.default_rng(0)
     seeds = rng.integers(0, num_classes, size=(args.num_files, history + window_size))
     positions = np.full(args.num_files, history)  # each row's history is the start of its melody
     job_steps = args.num_files * args.file_length  # generated steps in the default job
 
     # (a) the old sampler on a short job, scaled linearly to the default job
-    model.predict(window_inputs(list(seeds[0]), window_size, lookback, num_classes), verbose=0)  # tracing, not counted
-    _, seconds = timed(old_generate, model, seeds[:args.ref_files], args.ref_steps, 1.0, rng, lookback)
+    model.predict(window_inputs(list(seeds[0]), window_size, lookback, num_classes, register), verbose=0)  # tracing
+    _, seconds = timed(old_generate, model, seeds[:args.ref_files], args.ref_steps, 1.0, rng, lookback, register)
     old_per_step = seconds / (args.ref_files * args.ref_steps)  # seconds per generated step per file
     old_total = old_per_step * job_steps
     print(f"(a) old sampler, one model.predict per step, batch 1: {args.ref_files} files x {args.ref_steps} "
@@ -168,7 +173,7 @@ def measure(args, tmp, name, flags):
           f"{old_total:.0f} s (scaled)")
 
     # (b) the project's sampler on the default job
-    run = lambda length: sample.generate(model, seeds, length, 1.0, rng, lookback, positions)  # noqa: E731
+    run = lambda length: sample.generate(model, seeds, length, 1.0, rng, lookback, positions, register)  # noqa: E731
     _, first = timed(run, args.file_length)
     _, second = timed(run, args.file_length)
     _, fixed = timed(run, 1)  # tracing and set-up: the same for any length
@@ -185,7 +190,7 @@ def measure(args, tmp, name, flags):
     # arithmetic: every generated step runs the LSTM over window_size steps for each file, then the dense layers
     rnn_size, batch, features = config["rnn_size"], args.num_files, model.inputs[0].shape[-1]
     lstm_flop = 2 * (window_size * batch) * ((features + rnn_size) * 4 * rnn_size)  # per generated step
-    dense_flop = 2 * batch * rnn_size * (num_classes + len(lookback))  # per generated step
+    dense_flop = 2 * batch * rnn_size * (num_classes + len(lookback) + 2 * bool(register))  # per generated step
     gflop = (lstm_flop + dense_flop) * args.file_length / 1e9
     print(f"Arithmetic: {gflop:.1f} GFLOP for the default job ({lstm_flop / 1e6:.2f} MFLOP LSTM + "
           f"{dense_flop / 1e6:.2f} MFLOP dense per step); {gflop / loop:.1f} GFLOP/s over the loop alone")

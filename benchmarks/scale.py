@@ -2,7 +2,7 @@
 rate over --n_jobs processes, and how long the melody cache of the largest folder takes to load.
 
     python benchmarks/scale.py                                     # 1x, 16x, 64x data/midi (5 to 10 minutes)
-    python benchmarks/scale.py --multiples 1 4 --jobs 1 2 --repeats 1  # a quick smoke run (about 1 minute)
+    python benchmarks/scale.py --multiples 1 4 --jobs 1 2 --repeats 1 --parse_passes 1  # a smoke run (about 1 minute)
 
 The large collections are copies of the bundled tunes written into a temporary folder, each made
 different by a text event ("copy k") added to its first track, so that every copy has its own sha1
@@ -54,6 +54,7 @@ def parse_args(argv=None):
     # parsing
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4], help="--n_jobs values whose parsing rate is measured; the first is the reference (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=2, help="parsing runs per --n_jobs value, interleaved; the best counts (default: %(default)s)")
+    parser.add_argument("--parse_passes", type=int, default=4, help="times each parsing run goes through the files, so the pool's start weighs on it as on a collection this many times larger (default: %(default)s)")
     parser.add_argument("--max_files_in_ram", type=int, default=25, help="files parsed and held at once (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle and the sample of copies checked (default: %(default)s)")
     # one folder, in a subprocess (set by this script itself)
@@ -158,14 +159,15 @@ def check_copies(folder, entries, count, seed):
 
 
 def measure_parsing(args, paths):
-    """Files parsed per second at each --jobs value, the best of --repeats interleaved runs; and one result."""
-    rates, parsed = {}, None
+    """Files parsed per second at each --jobs value, the best of --repeats interleaved runs, each going
+    --parse_passes times through the files; and the result of one pass."""
+    rates = {}
     for _ in range(args.repeats):
         for n_jobs in args.jobs:
             start = time.perf_counter()
-            parsed = utils.parse_files(paths, n_jobs, args.max_files_in_ram, quiet=True)
-            rates[n_jobs] = max(rates.get(n_jobs, 0), len(paths) / (time.perf_counter() - start))
-    return rates, parsed
+            parsed = utils.parse_files(paths * args.parse_passes, n_jobs, args.max_files_in_ram, quiet=True)
+            rates[n_jobs] = max(rates.get(n_jobs, 0), len(parsed) / (time.perf_counter() - start))
+    return rates, parsed[:len(paths)]
 
 
 def main(argv=None):
@@ -174,7 +176,7 @@ def main(argv=None):
         return run_folder(args)
     if not utils.find_midi_files(args.data_dir):
         sys.exit(f"error: no .mid or .midi file under --data_dir {args.data_dir}")
-    for name in ["window_size", "batch_size", "batches", "repeats", "max_files_in_ram"]:
+    for name in ["window_size", "batch_size", "batches", "repeats", "parse_passes", "max_files_in_ram"]:
         if getattr(args, name) < 1:
             sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
     if min(args.multiples) < 1 or min(args.jobs) < 1:
@@ -184,7 +186,8 @@ def main(argv=None):
     print(f"{len(paths)} MIDI files under {data_dir}; {os.cpu_count()} CPU cores; window {args.window_size}, "
           f"batch {args.batch_size}, {args.batches} batches pulled")
 
-    print(f"\nParsing {len(paths)} files with utils.parse_files (the pool's start included), best of {args.repeats}:")
+    print(f"\nParsing {len(paths)} files {args.parse_passes} times over ({args.parse_passes * len(paths)} files a run) "
+          f"with utils.parse_files, the pool's start included, best of {args.repeats}:")
     rates, parsed = measure_parsing(args, paths)
     for n_jobs in args.jobs:
         print(f"  --n_jobs {n_jobs}: {rates[n_jobs]:6.0f} files/s, {rates[n_jobs] / rates[args.jobs[0]]:.2f}x "

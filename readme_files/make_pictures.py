@@ -124,10 +124,9 @@ def main(argv=None):
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
     # as the model was trained (in C major or A minor with --normalize_key), and as sample.py seeds it
     seed_steps = utils.midi_to_steps(args.melody, encoding, **utils.melody_options(config))[0][0][:window_size]
-    lookback = config.get("lookback", [])
-    seeds = np.pad(seed_steps[None, :], ((0, 0), (max(lookback, default=0), 0)))  # silence before the tune
+    seeds = np.pad(seed_steps[None, :], ((0, 0), (utils.model_history(config), 0)))  # silence before the tune
     generated = sample.generate(model, seeds, args.file_length, args.temperature, np.random.default_rng(args.seed),
-                                lookback, positions=np.zeros(1))[0]
+                                config.get("lookback", []), positions=np.zeros(1), register=config.get("register", 0))[0]
     png_path = os.path.join(args.save_dir, "generated.png")
     epoch = int(utils.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
     title = f"seed: {os.path.basename(args.melody)} (grey), then {experiment_dir} after epoch {epoch}"

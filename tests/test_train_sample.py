@@ -400,7 +400,6 @@ def test_prime_file_and_evaluate_use_the_experiments_polyphony(mixed_dir, tmp_pa
 
 
 def test_sample_writes_the_key_it_is_asked_for(trained, tmp_path, monkeypatch):
-    import scales
     tune = np.array([p + 1 for p in D_MAJOR for _ in range(2)], np.uint8)  # roll classes, D major
     monkeypatch.setattr(sample, "generate", lambda model, seeds, file_length, *a, **kw: np.tile(tune, (len(seeds), 4)))
     written = sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "64", "--seed", "1",

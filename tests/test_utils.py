@@ -4,7 +4,6 @@ import zipfile
 
 import numpy as np
 import pretty_midi
-import pytest
 
 import utils
 from conftest import scale_melody, shared, write_midi
