@@ -4,6 +4,7 @@ import zipfile
 
 import numpy as np
 import pretty_midi
+import pytest
 
 import utils
 from conftest import scale_melody, shared, write_midi
@@ -195,6 +196,23 @@ def test_corrupt_file_is_skipped_with_its_reason(tmp_path):
     assert files["broken.mid"]["skipped"] == "not a MIDI file (no MThd header)"
     assert "truncated" in files["empty.mid"]["skipped"]
     assert files["good.mid"]["skipped"] is None and len(files["good.mid"]["melodies"]) == 1
+
+
+@pytest.mark.parametrize("max_files_in_ram", [3, 25])  # one file a task, and several
+def test_several_processes_parse_what_one_does_in_the_same_order(tmp_path, max_files_in_ram):
+    paths = []
+    for i in range(9):
+        path = tmp_path / f"{i}.mid"
+        write_midi(path, [scale_melody(16 + 4 * i, offset=i)])
+        paths.append(str(path))
+    (tmp_path / "broken.mid").write_bytes(b"this is not midi")
+    paths.insert(4, str(tmp_path / "broken.mid"))
+    one = utils.parse_files(paths, n_jobs=1, quiet=True)
+    two = utils.parse_files(paths, n_jobs=2, max_files_in_ram=max_files_in_ram, quiet=True)
+    assert len(two) == len(paths) and two[4][1]["skipped"] and two[4][1]["skipped"] == one[4][1]["skipped"]
+    for (melodies, info), (expected, expected_info) in zip(two, one):
+        assert info == expected_info and len(melodies) == len(expected)
+        assert all(np.array_equal(m, e) for m, e in zip(melodies, expected))
 
 
 def test_files_are_found_recursively_in_any_case_and_sorted(tmp_path):
