@@ -1,12 +1,12 @@
-"""Make the README's pictures: pista.gif (how windows and targets slide along a melody) and
-generated.png (a seed window of a real melody and what the model wrote after it).
+"""Make the README's animation pista.gif: how windows and their targets slide along a melody.
 
-    python readme_files/make_pictures.py                                   # latest experiment
+    python readme_files/make_pictures.py                                   # latest experiment's window
     python readme_files/make_pictures.py --experiment_dir experiments/01 --melody data/midi/ashover1.mid
-    python readme_files/make_pictures.py --frames 5 --file_length 16       # a quick smoke run
+    python readme_files/make_pictures.py --frames 5                        # a quick smoke run
 
-Run it from the repository's folder. Both pictures are written again on every run; the same
-flags and checkpoint give the same pictures.
+Run it from the repository's folder. The animation is written again on every run; the same flags
+and experiment give the same animation. The README's other pictures are what sample.py and
+evaluate.py write themselves (N.png, evaluation.png).
 """
 import argparse
 import os
@@ -26,22 +26,18 @@ import utils  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # input
-    parser.add_argument("--experiment_dir", default=None, help="experiment whose window size and latest checkpoint are used (default: the highest-numbered one in experiments/)")
-    parser.add_argument("--melody", default="data/midi/ashover1.mid", help="MIDI file whose first melody is drawn and seeds the generated part (default: %(default)s)")
+    parser.add_argument("--experiment_dir", default=None, help="experiment whose window size and encoding are used (default: the highest-numbered one in experiments/)")
+    parser.add_argument("--melody", default="data/midi/ashover1.mid", help="MIDI file whose first melody is drawn (default: %(default)s)")
     # animation
     parser.add_argument("--frames", type=int, default=40, help="frames of the animation, one step apart (default: %(default)s)")
     parser.add_argument("--frames_per_second", type=float, default=4.0, help="speed of the animation (default: %(default)s)")
-    # generation
-    parser.add_argument("--file_length", type=int, default=128, help="steps generated after the seed window, in sixteenth notes (default: %(default)s)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, as in sample.py (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler (default: %(default)s)")
     # output
-    parser.add_argument("--save_dir", default=os.path.join(REPO, "readme_files"), help="folder for pista.gif and generated.png (default: readme_files/)")
+    parser.add_argument("--save_dir", default=os.path.join(REPO, "readme_files"), help="folder for pista.gif (default: readme_files/)")
     return parser.parse_args(argv)
 
 
-def load_melody(path, encoding, min_steps):
-    """(notes (n, 3) [start_step, end_step, pitch], steps (length,) classes) of the file's first melody."""
+def load_melody(path, min_steps):
+    """The file's first melody as notes (n, 3) [start_step, end_step, pitch]."""
     if not os.path.isfile(path):
         sys.exit(f"error: --melody {path} does not exist; pass a MIDI file")
     melodies, info = utils.midi_to_notes(path)
@@ -51,7 +47,7 @@ def load_melody(path, encoding, min_steps):
     if notes[-1, 1] < min_steps:
         sys.exit(f"error: --melody {path} lasts {notes[-1, 1]} sixteenth notes; at least {min_steps} are needed "
                  f"for this window size and number of frames")
-    return notes, utils.notes_to_steps(notes, encoding)
+    return notes
 
 
 def draw_frame(axes, notes, start, window_size, length):
@@ -100,38 +96,19 @@ def make_animation(path, notes, window_size, frames, frames_per_second):
 
 def main(argv=None):
     args = parse_args(argv)
-    for name in ["frames", "file_length"]:
-        if getattr(args, name) < 1:
-            sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
-    if args.temperature < 0 or not args.frames_per_second > 0:
-        sys.exit("error: --temperature must be 0 or above and --frames_per_second above 0")
-    experiment_dir, checkpoint = sample.find_experiment(args.experiment_dir)
+    if args.frames < 1 or not args.frames_per_second > 0:
+        sys.exit(f"error: --frames must be at least 1 and --frames_per_second above 0, got {args.frames} "
+                 f"and {args.frames_per_second}")
+    experiment_dir, _ = sample.find_experiment(args.experiment_dir)
     config = utils.load_config(experiment_dir)
-    window_size, encoding = config["window_size"], config["encoding"]
-    notes, steps = load_melody(args.melody, encoding, window_size + args.frames)
+    window_size = config["window_size"]
+    notes = load_melody(args.melody, window_size + args.frames)
     os.makedirs(args.save_dir, exist_ok=True)
 
     # pista.gif: what one training example is
     gif_path = os.path.join(args.save_dir, "pista.gif")
     make_animation(gif_path, notes, window_size, args.frames, args.frames_per_second)
     print(f"Wrote {gif_path} ({os.path.getsize(gif_path) / 1024:.0f} KB, {args.frames} frames)")
-
-    # generated.png: the melody's first window as the seed, then the model's continuation
-    import keras
-    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
-        model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
-    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
-        sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    # as the model was trained (in C major or A minor with --normalize_key), and as sample.py seeds it
-    seed_steps = utils.midi_to_steps(args.melody, encoding, **utils.melody_options(config))[0][0][:window_size]
-    seeds = np.pad(seed_steps[None, :], ((0, 0), (utils.model_history(config), 0)))  # silence before the tune
-    generated = sample.generate(model, seeds, args.file_length, args.temperature, np.random.default_rng(args.seed),
-                                config.get("lookback", []), positions=np.zeros(1), register=config.get("register", 0))[0]
-    png_path = os.path.join(args.save_dir, "generated.png")
-    epoch = int(utils.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
-    title = f"seed: {os.path.basename(args.melody)} (grey), then {experiment_dir} after epoch {epoch}"
-    media.steps_to_png(png_path, seed_steps, generated, encoding=encoding, title=title)
-    print(f"Wrote {png_path} ({args.file_length} steps generated from {checkpoint})")
 
 
 if __name__ == "__main__":
