@@ -39,7 +39,7 @@ NUM_CLASSES = {"roll": 129, "onset": 130}
 MAX_FILE_BYTES = 16 * 2**20  # larger MIDI files are refused before they are read
 MAX_NOTES = 100_000  # per file: more is not a melody, and would cost minutes to parse
 MAX_STEPS = 200_000  # per melody, in sixteenth notes (about 7 hours at 120 qpm)
-CACHE_VERSION = 3  # bump when what midi_to_notes returns changes
+CACHE_VERSION = 4  # bump when what midi_to_notes returns, or the cache's layout, changes
 POLYPHONY = ["discard", "highest"]  # what to do with a track where notes sound together
 TRACKS = ["all", "lead"]  # which melodies of a file to learn
 LEAD_MIN_SHARE = 0.25  # a lead has at least this share of the notes of the file's busiest melody
@@ -420,7 +420,7 @@ def load_cache(path):
     """{sha1: (melodies, info)} from a cache file; empty if missing, corrupt or of another version."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
+            meta = json.loads(f["meta"].tobytes())  # UTF-8 JSON
             if meta["version"] != CACHE_VERSION or meta["steps_per_quarter"] != STEPS_PER_QUARTER:
                 return {}
             notes, lengths = f["notes"], f["lengths"]
@@ -453,7 +453,9 @@ def save_cache(path, entries):
 
     def write(tmp):
         with open(tmp, "wb") as f:
-            np.savez(f, meta=json.dumps(meta), notes=notes, lengths=lengths)
+            # the metadata as UTF-8 bytes: as a numpy string it would take 4 bytes a character, in
+            # memory too, about 80 MB for 66,000 files (benchmarks/scale.py)
+            np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), notes=notes, lengths=lengths)
 
     write_atomic(path, write)
 

@@ -1,4 +1,5 @@
 """Promises of utils.py: the grid, the encodings, windows, the split, the cache, experiments."""
+import json
 import os
 import zipfile
 
@@ -279,6 +280,19 @@ def test_corrupt_or_old_cache_is_rebuilt_not_trusted(tmp_path):
         assert utils.load_melodies(str(data), quiet=True)[0]["melodies"][0].tolist() == expected
     finally:
         utils.CACHE_VERSION = monkey_version
+
+
+def test_a_cache_in_the_layout_of_version_3_is_rebuilt_without_a_word(tmp_path, capsys):
+    write_midi(tmp_path / "a.mid", [scale_melody(32)])
+    utils.load_melodies(str(tmp_path), quiet=True)
+    cache = utils.cache_path(str(tmp_path))
+    with np.load(cache) as f:  # version 3 kept its JSON metadata as a numpy string, 4 bytes a character
+        meta = json.loads(f["meta"].tobytes())
+        meta["version"] = 3
+        np.savez(cache, meta=json.dumps(meta), notes=f["notes"], lengths=f["lengths"])
+    assert utils.load_cache(cache) == {} and capsys.readouterr().out == ""
+    assert len(utils.load_melodies(str(tmp_path), quiet=True)[0]["melodies"]) == 1  # parsed again
+    assert utils.load_cache(cache)  # and cached in the new layout
 
 
 def test_dataset_gives_one_hot_windows_and_the_next_step_each_exactly_once_per_epoch():
