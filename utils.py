@@ -688,9 +688,14 @@ def register_features(recent, num_classes):
     return tf.stack([octaves, octaves * span], axis=1)
 
 
+def history_steps(lookback=(), register=0):
+    """Steps before each window that a model reads: its longest lookback, or its register."""
+    return max([*lookback, register])
+
+
 def model_history(config):
-    """Steps before each window that the experiment's model reads: its longest lookback, or its register."""
-    return max(list(config.get("lookback", [])) + [config.get("register", 0)])
+    """history_steps of an experiment's model, from its config."""
+    return history_steps(config.get("lookback", []), config.get("register", 0))
 
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
@@ -715,7 +720,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     import tensorflow as tf
 
     steps = tf.constant(steps)
-    history = max(list(lookback) + [register])
+    history = history_steps(lookback, register)
     offsets = tf.range(-history, window_size + 1, dtype=tf.int64)  # history, the window and its target
     first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
 

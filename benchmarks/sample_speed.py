@@ -78,7 +78,7 @@ def old_generate(model, seeds, file_length, temperature, rng, lookback=(), regis
 
     seeds: (num_files, history + window_size) classes. Returns (num_files, file_length) classes.
     """
-    window_size = seeds.shape[1] - max(list(lookback) + [register])
+    window_size = seeds.shape[1] - utils.history_steps(lookback, register)
     num_classes = model.output_shape[-1]
     generated = []
     for seed in seeds:
