@@ -487,8 +487,8 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False, polyphony="di
     else:
         # spawn: the start method of every platform (Windows has no fork), paid once per worker, not per
         # file. Files go to the workers PARSE_CHUNK at a time: one message per file kept the parent busy
-        # enough to hold two workers to 1.5 times one process's rate, against 1.8 in chunks of 4
-        # (benchmarks/scale.py). At most max_files_in_ram files are queued, parsed or waiting to be
+        # enough to hold two workers to 1.50 times one process's rate, against 1.75 in chunks of 4
+        # (benchmarks/scale.py, 2 cores). At most max_files_in_ram files are queued, parsed or waiting to be
         # taken in order at once.
         chunk = max(1, min(PARSE_CHUNK, max_files_in_ram // n_jobs))
         with multiprocessing.get_context("spawn").Pool(n_jobs) as pool:
