@@ -1,0 +1,478 @@
+"""Train a stacked LSTM to predict the next sixteenth note of monophonic MIDI melodies.
+
+    python train.py --data_dir data/midi                      # a new experiment in experiments/NN
+    python train.py --rnn_size 8 --num_epochs 1 -m "smoke"    # a quick smoke run
+    python train.py --experiment_dir experiments/01           # resume an interrupted experiment
+    tensorboard --logdir experiments                          # watch and compare runs
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+import numpy as np
+
+import utils
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+
+# flags a resume may change: they do not touch the model or the data split
+RESUME_FLAGS = {"experiment_dir", "num_epochs", "n_jobs", "max_files_in_ram", "distribute"}
+OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
+CELLS = ["lstm", "gru", "rnn"]
+DISTRIBUTE = ["none", "mirrored", "multi_worker"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # data
+    parser.add_argument("--data_dir", default="data/midi", help="folder searched recursively for .mid/.midi/.rmi files (default: %(default)s)")
+    parser.add_argument("--polyphony", choices=utils.POLYPHONY, default="discard", help="a track where notes sound together: discard it, or keep its highest note at each step (default: %(default)s)")
+    parser.add_argument("--tracks", choices=utils.TRACKS, default="all", help="learn every track that gives a melody, or only each file's lead: the highest median pitch among its melodies with at least a quarter of the notes of its busiest (default: %(default)s)")
+    parser.add_argument("--normalize_key", action="store_true", help="move each melody to C major or A minor, by the major or minor scale it fits best (default: off)")
+    parser.add_argument("--window_size", type=int, default=20, help="steps the model sees to predict the next one, in sixteenth notes (default: %(default)s)")
+    parser.add_argument("--encoding", choices=list(utils.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
+    parser.add_argument("--transpose", type=int, default=0, help="shift each training window by a random number of semitones in [-N, N] (default: %(default)s, off)")
+    parser.add_argument("--n_jobs", "-j", type=int, default=1, help="processes that parse MIDI files not yet in the cache (default: %(default)s)")
+    parser.add_argument("--max_files_in_ram", type=int, default=25, help="MIDI files parsed and held at once while loading; parsed melodies are kept as 1 byte per step (default: %(default)s)")
+    # model
+    parser.add_argument("--rnn_size", type=int, default=64, help="units in each recurrent layer (default: %(default)s)")
+    parser.add_argument("--num_layers", type=int, default=1, help="stacked recurrent layers (default: %(default)s)")
+    parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent layer type (default: %(default)s)")
+    parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each recurrent layer, in [0, 1) (default: %(default)s)")
+    parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's place in its bar and the bar's in a 16-bar form (default: none)")
+    parser.add_argument("--register", type=int, default=0, metavar="STEPS", help="with --lookback: steps back, in sixteenth notes, whose lowest and highest notes the model sees as the melody's range, and learns how much a note beyond it costs, e.g. 256 for 16 bars (default: %(default)s, off)")
+    # training
+    parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step, over all replicas together (default: %(default)s)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: %(default)s)")
+    parser.add_argument("--learning_rate", type=float, default=None, help="initial learning rate (default: the optimizer's own, 0.001 for adam)")
+    parser.add_argument("--grad_clip", type=float, default=5.0, help="clip the global norm of the gradients to this; 0 turns clipping off (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the file split, initial weights and shuffling (default: %(default)s)")
+    parser.add_argument("--distribute", choices=DISTRIBUTE, default="none", help="none: one device (a GPU when visible); mirrored: every GPU of this machine; multi_worker: the machines named in TF_CONFIG (default: %(default)s)")
+    # output
+    parser.add_argument("--experiment_dir", default=None, help="folder for checkpoints, logs and config; an existing experiment is resumed (default: a new experiments/NN)")
+    parser.add_argument("--message", "-m", default=None, help="a note about this run, saved to message.txt")
+    return parser
+
+
+def parse_args(argv=None):
+    """Parsed flags, and the set of flags the user actually gave."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    unset = build_parser()  # the same flags with no defaults: what is not None was given
+    for action in unset._actions:
+        action.default = None
+    return args, {name for name, value in vars(unset.parse_args(argv)).items() if value is not None}
+
+
+def check_args(args):
+    """Every flag is checked before any work starts; a bad one is a one-line error."""
+    for name in ["window_size", "rnn_size", "num_layers", "num_epochs", "batch_size", "n_jobs", "max_files_in_ram"]:
+        if getattr(args, name) < 1:
+            sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
+    if not 0 <= args.dropout < 1:
+        sys.exit(f"error: --dropout must be in [0, 1), got {args.dropout}")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        sys.exit(f"error: --learning_rate must be above 0, got {args.learning_rate}")
+    if not args.grad_clip >= 0:
+        sys.exit(f"error: --grad_clip must be 0 (off) or above, got {args.grad_clip}")
+    if any(steps < 1 for steps in args.lookback):
+        sys.exit(f"error: --lookback takes steps back of at least 1 sixteenth note, got {args.lookback}")
+    if args.register < 0:
+        sys.exit(f"error: --register takes steps back of at least 1 sixteenth note, or 0 for off, got {args.register}")
+    if args.register and not args.lookback:
+        sys.exit("error: --register works with --lookback, the model that reads the steps before its window; "
+                 "add, for example, --lookback 16 32 64 128")
+    if not 0 <= args.transpose <= 127:
+        sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
+
+
+def check_distribute(config):
+    """multi_worker needs the cluster in TF_CONFIG, and one --experiment_dir that every worker reads."""
+    if config["distribute"] != "multi_worker":
+        return
+    try:
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        task["type"], task["index"]
+    except (KeyError, TypeError, ValueError):
+        sys.exit("error: --distribute multi_worker needs the TF_CONFIG environment variable, with this worker's "
+                 "\"task\" and the \"cluster\" (see README: On a GPU, several GPUs or several machines)")
+    if not config["experiment_dir"]:
+        sys.exit("error: --distribute multi_worker needs --experiment_dir, the same folder for every worker, "
+                 "on storage they all read")
+
+
+def is_chief(distribute):
+    """Whether this process writes the experiment: with multi_worker, only TF_CONFIG's chief does,
+    or worker 0 when the cluster has no chief."""
+    if distribute != "multi_worker":
+        return True
+    tf_config = json.loads(os.environ["TF_CONFIG"])
+    task = tf_config["task"]
+    if "chief" in tf_config.get("cluster", {}):
+        return task["type"] == "chief"
+    return task["type"] == "worker" and int(task["index"]) == 0
+
+
+def make_strategy(distribute):
+    """The tf.distribute strategy of --distribute; it must exist before any TensorFlow op runs."""
+    import tensorflow as tf
+    if distribute == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # the cluster and this worker's task from TF_CONFIG
+    if distribute == "mirrored":
+        # for tests on a machine with no GPU: MIDI_GENERATOR_CPU_REPLICAS=N splits the CPU into N devices
+        cpu_replicas = int(os.environ.get("MIDI_GENERATOR_CPU_REPLICAS", "0"))
+        if cpu_replicas > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+        return tf.distribute.MirroredStrategy()  # every GPU of this machine; its CPU when it has none
+    return tf.distribute.get_strategy()  # the default: one device, the first GPU when one is visible
+
+
+def copy_backup(backup_dir, done):
+    """A private copy of the chief's BackupAndRestore folder, for a worker that is not the chief.
+
+    Every worker must restore the same state, but only the chief writes into the experiment.
+    Returns the copy's path (a new temporary folder: the caller removes it).
+    """
+    private = os.path.join(tempfile.mkdtemp(prefix="midi-generator-backup-"), "backup")
+    if os.path.isdir(backup_dir) and not (done and utils.backup_epoch(backup_dir) < done):
+        shutil.copytree(backup_dir, private)  # the chief keeps this one: it is not older than the checkpoint
+    return private
+
+
+def work_around_keras_multi_worker(model, train_data):
+    """Let Keras 3.15's fit run under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    Its fit reduces a whole (x, y) batch in one strategy.reduce call before the first step, and
+    each step's scalar logs along an axis 0 they do not have; both raise with several workers.
+    Instead: build the metrics and optimizer from this worker's first batch, and average each log
+    over the replicas. The training step itself is Keras' own.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=next(iter(train_data)))
+    model._maybe_symbolic_build = lambda **kwargs: None  # everything it would build is built
+    reduce_per_replica = trainer.reduce_per_replica
+
+    def reduce_logs(values, strategy, reduction):
+        if reduction != "auto":
+            return reduce_per_replica(values, strategy, reduction)
+        return tf.nest.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+
+    trainer.reduce_per_replica = reduce_logs
+
+
+def check_data_dir(data_dir):
+    if not os.path.isdir(data_dir):
+        sys.exit(f"error: --data_dir {data_dir} is not a folder; point it at your MIDI files")
+    if not utils.find_midi_files(data_dir):
+        sys.exit(f"error: no .mid, .midi or .rmi file under --data_dir {data_dir}; add MIDI files or choose another folder")
+
+
+def read_experiment(args, given):
+    """Return (config, resuming): the config of the experiment to resume, or of a new one."""
+    path = args.experiment_dir
+    if path and os.path.exists(os.path.join(path, "config.json")):
+        config = utils.load_config(path)
+        for name in sorted(given - RESUME_FLAGS):  # a flag newer than the experiment has its default there
+            if getattr(args, name) != config.get(name, build_parser().get_default(name)):
+                sys.exit(f"error: {path} was trained with --{name} {config.get(name)}; a resume cannot change it "
+                         f"(drop --{name}, or start a new experiment)")
+        config.update({name: getattr(args, name) for name in given & RESUME_FLAGS})
+        return config, True
+    if path and os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        sys.exit(f"error: {path} exists and is not an experiment (no config.json); choose another --experiment_dir")
+    return dict(vars(args)), False
+
+
+def load_data(config, resuming):
+    """Melodies of the data folder -> (train, validation, totals, all files), as recorded in the config."""
+    files = utils.load_melodies(config["data_dir"], config["n_jobs"], config["max_files_in_ram"],
+                                **utils.melody_options(config))
+    totals = utils.summarize_files(files)
+    if resuming:
+        by_path = {f["path"]: f for f in files}
+        train = [by_path[p] for p in config["files"]["train"] if p in by_path]
+        validation = [by_path[p] for p in config["files"]["validation"] if p in by_path]
+        missing = len(config["files"]["train"]) + len(config["files"]["validation"]) - len(train) - len(validation)
+        if missing:
+            print(f"Warning: {missing} files of this experiment are no longer under {config['data_dir']}")
+    else:
+        train, validation = utils.split_files(files, config["window_size"], config["seed"])
+    if not train:
+        sys.exit(f"error: no melody under {config['data_dir']} is longer than --window_size {config['window_size']} "
+                 f"sixteenth notes ({totals['files']} files, {totals['skipped']} skipped); "
+                 f"add monophonic MIDI files, pass --polyphony highest, or lower --window_size")
+    if not validation:
+        sys.exit(f"error: only one usable MIDI file under {config['data_dir']}; at least 2 are needed so that "
+                 f"one can be held out for validation")
+    return train, validation, totals, files
+
+
+def files_to_windows(train_files, validation_files, config):
+    """((steps, runs) of the training windows, and of the validation ones), as utils.make_window_runs.
+
+    Once the melodies are steps (1 byte each), the files let go of their notes (12 bytes each,
+    views into the melody cache) before the windows are made: a large collection's peak memory is
+    then its notes, not its notes and its windows together.
+    """
+    melodies = [utils.files_to_steps(files, config["encoding"]) for files in (train_files, validation_files)]
+    for f in train_files + validation_files:
+        f["melodies"] = None
+    return [utils.make_window_runs(m, config["window_size"], utils.model_history(config)) for m in melodies]
+
+
+def build_model(config):
+    """num_layers stacked recurrent layers, each followed by Dropout, then a Dense softmax.
+
+    With --lookback (after Magenta's Lookback RNN): each step's input also says whether it repeats
+    the step each lookback before, and where the step stands (utils.lookback_features); and a second Dense head
+    (copy_gates) adds a weight to the logit of the class found each lookback before the next step,
+    the role of the Lookback RNN's 'repeat 1 bar ago' labels, so that "play again what was played
+    a phrase ago" is one confident decision rather than 129 classes to get right. With --register,
+    a third head (register_gates) weighs how far each pitch lies beyond the range of the last
+    `register` steps (utils.register_features), so that a melody keeps its register instead of
+    wandering off with a stray note or a slow drift.
+    """
+    import keras
+    cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
+    num_classes, window_size, lookback = config["num_classes"], config["window_size"], config.get("lookback", [])
+    extra = len(lookback) + utils.POSITION_BITS if lookback else 0  # the repeat flags and the position
+    steps = keras.Input((window_size, num_classes + extra), name="steps")
+    x = steps
+    for i in range(config["num_layers"]):
+        x = cell(config["rnn_size"], return_sequences=i < config["num_layers"] - 1)(x)
+        x = keras.layers.Dropout(config["dropout"])(x)
+    if not lookback:
+        model = keras.Model(steps, keras.layers.Dense(num_classes, activation="softmax")(x))
+    else:
+        candidates = keras.Input((len(lookback), num_classes), name="lookback")  # one-hot: what each lookback holds
+        logits = keras.layers.Dense(num_classes, name="next_step")(x)
+        gates = keras.layers.Dense(len(lookback), name="copy_gates")(x)  # (batch, K): how much to copy each
+        copied = keras.layers.Dot(axes=1)([gates, candidates])  # (batch, num_classes): gate k on class k's lookback
+        inputs, terms = [steps, candidates], [logits, copied]
+        if config.get("register"):
+            ranges = keras.Input((2, num_classes), name="register")  # how far beyond the range, and that times the span
+            weights = keras.layers.Dense(2, name="register_gates")(x)  # (batch, 2): how much each costs
+            inputs, terms = inputs + [ranges], terms + [keras.layers.Dot(axes=1)([weights, ranges])]
+        outputs = keras.layers.Activation("softmax")(keras.layers.Add()(terms))
+        model = keras.Model(inputs, outputs)
+    options = {"global_clipnorm": config["grad_clip"] or None}
+    if config["learning_rate"]:
+        options["learning_rate"] = config["learning_rate"]
+    optimizer = keras.optimizers.get({"class_name": config["optimizer"], "config": options})
+    # sparse categorical cross-entropy: the categorical cross-entropy, with targets as class indices
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def load_checkpoint(path):
+    """The model and optimizer state of a checkpoint to resume from; one line if it cannot load."""
+    import keras
+    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
+        sys.exit(f"error: cannot load {path}: {str(e).splitlines()[0][:200]}")
+
+
+def publish_checkpoint(experiment_dir, epoch, logs):
+    """Move the checkpoint ModelCheckpoint just wrote into checkpoints/, unless its loss is NaN.
+
+    ModelCheckpoint writes into checkpoints/incomplete/; the rename is atomic, so a checkpoint
+    under checkpoints/ is always whole, and an interrupted write is never picked by sample.py.
+    """
+    staging = os.path.join(experiment_dir, "checkpoints", "incomplete")
+    for name in os.listdir(staging):
+        if name.startswith(f"epoch{epoch + 1:03d}-"):
+            if np.isfinite((logs or {}).get("loss", np.nan)):
+                os.replace(os.path.join(staging, name), os.path.join(experiment_dir, "checkpoints", name))
+            else:
+                os.remove(os.path.join(staging, name))
+
+
+def catch_interrupts():
+    """Make Ctrl-C (SIGINT) and SIGTERM raise KeyboardInterrupt; returns a check for a Keras callback.
+
+    Keras' model saving catches every exception, KeyboardInterrupt included, for a few milliseconds
+    of each checkpoint; the check raises again a signal that arrived then, once Keras is done saving.
+    """
+    received = []
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    def raise_if_interrupted(*args, logs=None):
+        if received:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    return raise_if_interrupted
+
+
+def describe_experiment(config, train_files, validation_files, totals, windows, keras):
+    """Record in a new experiment's config what it learns from: classes, tempo, windows, files, software."""
+    qpms = [f["qpm"] for f in train_files if f["qpm"]]
+    config.update(
+        num_classes=utils.NUM_CLASSES[config["encoding"]],
+        steps_per_quarter=utils.STEPS_PER_QUARTER,
+        qpm=float(np.median(qpms)) if qpms else 120.0,
+        windows=windows,
+        files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
+        data_summary=totals,
+        versions={"keras": keras.__version__, "numpy": np.__version__},
+    )
+
+
+def start_experiment(config, data_table):
+    """Make a new experiment's folder (its path goes into the config) and write what describes it.
+
+    Made only once the data is known to be usable, so a bad --data_dir leaves nothing behind.
+    """
+    experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(config["experiment_dir"])
+    utils.save_config(experiment_dir, config)
+    utils.write_data_table(os.path.join(experiment_dir, "data.csv"), data_table)
+    print(f"What was used from each file and track, and why: {experiment_dir}/data.csv")
+    if config["message"]:
+        with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
+            f.write(config["message"] + "\n")
+
+
+def make_datasets(config, train_windows, val_windows):
+    """tf.data pipelines of the training windows (shuffled, transposed) and of the validation windows."""
+    import tensorflow as tf
+
+    options = dict(window_size=config["window_size"], batch_size=config["batch_size"],
+                   num_classes=config["num_classes"], encoding=config["encoding"],
+                   lookback=config.get("lookback", []), register=config.get("register", 0))
+    train_data = utils.make_dataset(*train_windows, shuffle=True, transpose=config["transpose"], seed=config["seed"],
+                                    **options)
+    val_data = utils.make_dataset(*val_windows, **options)
+    pipeline = tf.data.Options()
+    # multi_worker: every worker runs the same pipeline and keeps its share of each batch
+    pipeline.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # no tf.data autotuning: deleting an autotuned iterator waits for its tuning thread to wake,
+    # about 20 s at the start of every epoch and before "Done" on the bundled tunes, for no speed-up
+    pipeline.autotune.enabled = False
+    return train_data.with_options(pipeline), val_data.with_options(pipeline)
+
+
+def prepare_backup(experiment_dir, done, chief):
+    """The BackupAndRestore folder this worker uses: the experiment's (a stale one removed), or a private copy."""
+    backup_dir = os.path.join(experiment_dir, "backup")
+    if chief and done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
+        shutil.rmtree(backup_dir)  # older than the latest checkpoint: nothing to restore from it
+    return backup_dir if chief else copy_backup(backup_dir, done)
+
+
+def make_callbacks(keras, experiment_dir, backup_dir, chief, steps_per_epoch, raise_if_interrupted):
+    """Every worker backs up and stops on NaN; only the chief writes checkpoints and logs."""
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, steps_per_epoch), double_checkpoint=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if chief:
+        os.makedirs(os.path.join(experiment_dir, "checkpoints", "incomplete"), exist_ok=True)
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(os.path.join(
+                experiment_dir, "checkpoints", "incomplete", "epoch{epoch:03d}-val_loss{val_loss:.4f}.keras")),
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: publish_checkpoint(experiment_dir, epoch, logs)),
+        ]
+    callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+    if chief:
+        callbacks += [
+            keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(experiment_dir, "tensorboard-logs")),
+        ]
+    callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=raise_if_interrupted,
+                                                    on_epoch_end=raise_if_interrupted, on_train_end=raise_if_interrupted))
+    return callbacks
+
+
+def main(argv=None):
+    args, given = parse_args(argv)
+    check_args(args)
+    config, resuming = read_experiment(args, given)
+    config.setdefault("distribute", "none")  # experiments made before --distribute existed
+    check_distribute(config)
+    check_data_dir(config["data_dir"])
+    chief = is_chief(config["distribute"])
+    raise_if_interrupted = catch_interrupts()
+
+    # data: melodies, then windows of them
+    train_files, validation_files, totals, files = load_data(config, resuming)
+    data_table = utils.make_data_table(files, train_files, validation_files, config["window_size"])
+    train_windows, val_windows = files_to_windows(train_files, validation_files, config)  # (steps, runs) each
+    windows = {"train": int(train_windows[1][:, 1].sum()), "validation": int(val_windows[1][:, 1].sum())}
+    print(f"Windows of {config['window_size']} steps: {windows['train']} for training from {len(train_files)} "
+          f"files, {windows['validation']} for validation from {len(validation_files)} files")
+
+    # the experiment: the devices, the folder and what describes it
+    keras = utils.import_keras()  # imported late: parsing and flag errors above stay fast
+    strategy = make_strategy(config["distribute"])
+    print(f"Training on {strategy.num_replicas_in_sync} replicas (--distribute {config['distribute']}), "
+          f"{config['batch_size']} windows per step in all")
+    if not resuming:
+        describe_experiment(config, train_files, validation_files, totals, windows, keras)
+        if chief:
+            start_experiment(config, data_table)
+    experiment_dir = config["experiment_dir"]
+    keras.utils.set_random_seed(config["seed"])
+    train_data, val_data = make_datasets(config, train_windows, val_windows)
+
+    # model: a new one, or the latest whole checkpoint of the experiment being resumed (the chief
+    # sets a damaged one aside first; other workers only pass over it)
+    latest = utils.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
+    done = latest[0] if latest else 0
+    with strategy.scope():  # the variables are made here, one copy per replica
+        model = load_checkpoint(latest[1]) if latest else build_model(config)
+    if done >= config["num_epochs"]:
+        print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
+              f"pass a larger --num_epochs to train on")
+        return experiment_dir
+    if resuming:
+        print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
+              f"with its own settings from config.json")
+    if config["distribute"] == "multi_worker":
+        work_around_keras_multi_worker(model, train_data)
+    model.summary()
+
+    # training: every worker trains; only the chief writes checkpoints and logs
+    backup_dir = prepare_backup(experiment_dir, done, chief)
+    callbacks = make_callbacks(keras, experiment_dir, backup_dir, chief,
+                               math.ceil(windows["train"] / config["batch_size"]), raise_if_interrupted)
+    try:
+        # one line per epoch when the output goes to a file, not a bar redrawn after every step
+        history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
+                            initial_epoch=done, callbacks=callbacks, shuffle=False,  # the dataset shuffles itself
+                            verbose=1 if sys.stdout.isatty() else 2)
+    except KeyboardInterrupt:
+        kept = utils.list_checkpoints(experiment_dir)
+        sys.exit(f"\nInterrupted: {len(kept)} complete epoch checkpoints kept in {experiment_dir}/checkpoints; "
+                 f"resume with: python train.py --experiment_dir {experiment_dir}")
+    finally:
+        if not chief:
+            shutil.rmtree(os.path.dirname(backup_dir), ignore_errors=True)  # the private copy of the backup
+    losses = history.history.get("loss", [])
+    if losses and not np.isfinite(losses[-1]):
+        kept = utils.list_checkpoints(experiment_dir)
+        last = kept[-1][1] if kept else "none"
+        sys.exit(f"error: the training loss became NaN; the last good checkpoint is {last}; "
+                 f"try a lower --learning_rate or --grad_clip")
+    print(f"Done: checkpoints in {experiment_dir}/checkpoints; "
+          f"generate with: python sample.py --experiment_dir {experiment_dir}")
+    return experiment_dir
+
+
+if __name__ == "__main__":
+    main()
