@@ -15,8 +15,10 @@ import urllib.parse
 import numpy as np
 import pretty_midi
 
+import midi_notes
+import safe_write
 import scales
-import utils
+import step_encoding
 
 BARS_PER_ROW = 8  # piano rolls wrap like a score: 8 bars (128 sixteenth notes) a row
 # General MIDI soundfont that pretty_midi ships (6 MB): real instruments with nothing else installed
@@ -43,13 +45,13 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
     from matplotlib.figure import Figure  # not pyplot: files only, no window, nothing to close
     from matplotlib.patches import Patch
 
-    seed_notes = utils.steps_to_notes(seed_steps, encoding)
+    seed_notes = step_encoding.steps_to_notes(seed_steps, encoding)
     seed_notes[:, :2] -= len(seed_steps)  # time 0 is the first generated step
-    notes = utils.steps_to_notes(steps, encoding)
+    notes = step_encoding.steps_to_notes(steps, encoding)
     both = np.concatenate([seed_notes, notes])
     low, high = (both[:, 2].min(), both[:, 2].max()) if len(both) else (60, 72)
-    first = -len(seed_steps) // utils.STEPS_PER_BAR * utils.STEPS_PER_BAR  # the bar line at or before the seed
-    row_steps = bars_per_row * utils.STEPS_PER_BAR
+    first = -len(seed_steps) // midi_notes.STEPS_PER_BAR * midi_notes.STEPS_PER_BAR  # the bar line at or before the seed
+    row_steps = bars_per_row * midi_notes.STEPS_PER_BAR
     num_rows = max(1, -(-(len(steps) - first) // row_steps))
     row_inches = 0.35 + (high - low + 3) * 0.055  # about 5 pixels a semitone
     figure = Figure(figsize=(12, 0.7 + num_rows * row_inches), dpi=100)
@@ -65,13 +67,13 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
             boxes = [[(a, p - 0.4), (b, p - 0.4), (b, p + 0.4), (a, p + 0.4)] for a, b, p in shown.tolist()]
             axes.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="white", linewidths=0.5))
         # grid lines as one collection each (ticks would cost a second a picture): beats, bars, and each C
-        beats = np.arange(start, start + row_steps, utils.STEPS_PER_QUARTER)
-        axes.vlines(beats, low - 2, high + 2, colors=np.where(beats % utils.STEPS_PER_BAR, "0.88", "0.5"),
-                    linewidths=np.where(beats % utils.STEPS_PER_BAR, 0.5, 0.8), zorder=0)
+        beats = np.arange(start, start + row_steps, midi_notes.STEPS_PER_QUARTER)
+        axes.vlines(beats, low - 2, high + 2, colors=np.where(beats % midi_notes.STEPS_PER_BAR, "0.88", "0.5"),
+                    linewidths=np.where(beats % midi_notes.STEPS_PER_BAR, 0.5, 0.8), zorder=0)
         axes.hlines([p for p in range(low - 1, high + 2) if p % 12 == 0], start, start + row_steps, colors="0.88",
                     linewidths=0.5, zorder=0)
-        bars = [b for b in range(start, start + row_steps, utils.STEPS_PER_BAR) if b >= 0]
-        axes.set_xticks(bars, [str(b // utils.STEPS_PER_BAR + 1) for b in bars], fontsize=7)  # bar numbers
+        bars = [b for b in range(start, start + row_steps, midi_notes.STEPS_PER_BAR) if b >= 0]
+        axes.set_xticks(bars, [str(b // midi_notes.STEPS_PER_BAR + 1) for b in bars], fontsize=7)  # bar numbers
         axes.set_yticks(pitch_ticks, [note_name(p) for p in pitch_ticks], fontsize=7)
         axes.tick_params(length=2, pad=1)
         axes.set_xlim(start, start + row_steps)
@@ -81,7 +83,7 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
                       frameon=False, borderaxespad=0.1)
     if title:
         rows[0, 0].set_title(title, fontsize=9, loc="left")
-    utils.write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+    safe_write.write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
 
 
 # ----------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def midi_to_wav(midi, path):
             f.setframerate(sample_rate)
             f.writeframes(pcm)
 
-    utils.write_atomic(path, write)
+    safe_write.write_atomic(path, write)
     return synthesizer
 
 
@@ -143,7 +145,7 @@ def save_origin(midi_path, origin):
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(origin, f, indent=2)
-    utils.write_atomic(midi_path[:-4] + ".json", write)
+    safe_write.write_atomic(midi_path[:-4] + ".json", write)
 
 
 def load_origin(midi_path):
@@ -225,4 +227,4 @@ def write_index(folder):
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(page)
 
-    utils.write_atomic(os.path.join(folder, "index.html"), write)
+    safe_write.write_atomic(os.path.join(folder, "index.html"), write)

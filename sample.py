@@ -13,12 +13,17 @@ import time
 import numpy as np
 import pretty_midi
 
+import checkpoints
 import media
+import melody_cache
+import midi_notes
+import safe_write
 import scales
+import step_encoding
+import tensorflow_start
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
-SHIPPED_EXPERIMENT = "experiments/pretrained"  # a small model kept in the repository (see README)
 
 
 def build_parser():
@@ -57,42 +62,13 @@ def parse_instrument(name):
                  f"'Acoustic Grand Piano' or 'Flute', or a program number 0-127")
 
 
-def find_experiment(experiment_dir, which="latest"):
-    """The experiment folder to use and the path of its checkpoint `which` (see --checkpoint)."""
-    if which not in ("latest", "best") and not which.isdigit():
-        sys.exit(f"error: --checkpoint must be latest, best or an epoch number, got {which!r}")
-    if experiment_dir is None:
-        experiments = [path for _, path in utils.list_experiments("experiments")
-                       if os.path.exists(os.path.join(path, "config.json"))]
-        if not experiments:
-            sys.exit(f"error: no experiment in experiments/; hear the one that ships with: python sample.py "
-                     f"--experiment_dir {SHIPPED_EXPERIMENT}, or train one: python train.py")
-        experiment_dir = experiments[-1]
-    if not os.path.exists(os.path.join(experiment_dir, "config.json")):
-        sys.exit(f"error: {experiment_dir} is not an experiment (no config.json); pass one made by train.py")
-    chosen = utils.choose_checkpoint(experiment_dir, which)
-    checkpoints = utils.list_checkpoints(experiment_dir)
-    if not checkpoints:
-        sys.exit(f"error: {experiment_dir} has no checkpoint yet; wait for its first epoch to finish, "
-                 f"or pass another --experiment_dir")
-    if chosen is None:
-        sys.exit(f"error: {experiment_dir} has no checkpoint of epoch {int(which)}; it has epochs "
-                 f"{utils.describe_epochs([e for e, _ in checkpoints])}: pass one of them to --checkpoint")
-    best = min(checkpoints, key=utils.by_validation_loss)
-    if which == "latest" and best[0] != chosen[0]:
-        print(f"The latest checkpoint (epoch {chosen[0]}, validation loss {utils.checkpoint_loss(chosen[1]):.4f}) "
-              f"is not the best (epoch {best[0]}, {utils.checkpoint_loss(best[1]):.4f}); "
-              f"to use the best, pass --checkpoint best")
-    return experiment_dir, chosen[1]
-
-
 def load_seed_melodies(config, data_dir, prime_file):
     """Melodies to draw seed windows from, the prime file's or the validation files', and the file of each."""
-    window_size, encoding, options = config["window_size"], config["encoding"], utils.melody_options(config)
+    window_size, encoding, options = config["window_size"], config["encoding"], midi_notes.melody_options(config)
     if prime_file:
         if not os.path.isfile(prime_file):
             sys.exit(f"error: --prime_file {prime_file} does not exist")
-        melodies, info = utils.midi_to_steps(prime_file, encoding, **options)
+        melodies, info = step_encoding.midi_to_steps(prime_file, encoding, **options)
         if info["skipped"]:
             sys.exit(f"error: cannot use --prime_file {prime_file}: {info['skipped']}")
         if not any(len(m) > window_size for m in melodies):
@@ -101,7 +77,7 @@ def load_seed_melodies(config, data_dir, prime_file):
         return melodies, [prime_file] * len(melodies)
     files = []
     if os.path.isdir(data_dir):  # only the validation files are read (parsed once, then cached)
-        files = utils.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"], **options)
+        files = melody_cache.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"], **options)
     melodies = utils.files_to_steps(files, encoding)
     if not any(len(m) > window_size for m in melodies):
         sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
@@ -204,10 +180,10 @@ def move_to_key(seed_steps, steps, tonic, encoding):
 
     Returns (seed_steps, steps), or None when the melody spans too wide to move within 0..127.
     """
-    shift = scales.key_shift(utils.steps_to_notes(steps, encoding)[:, 2], tonic)
+    shift = scales.key_shift(step_encoding.steps_to_notes(steps, encoding)[:, 2], tonic)
     if shift is None:
         return None
-    return utils.transpose_steps(seed_steps, shift, encoding), utils.transpose_steps(steps, shift, encoding)
+    return step_encoding.transpose_steps(seed_steps, shift, encoding), step_encoding.transpose_steps(steps, shift, encoding)
 
 
 def next_free_number(save_dir):
@@ -230,8 +206,8 @@ def main(argv=None):
     except ValueError as e:
         sys.exit(f"error: --key {e}")
     program = parse_instrument(args.midi_instrument)
-    experiment_dir, checkpoint = find_experiment(args.experiment_dir, args.checkpoint)
-    config = utils.load_config(experiment_dir)
+    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
+    config = checkpoints.load_config(experiment_dir)
     window_size, encoding = config["window_size"], config["encoding"]
     melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
     if args.wav and not os.path.isfile(media.find_soundfont()):
@@ -246,7 +222,7 @@ def main(argv=None):
     steps, starts = utils.make_windows(melodies, window_size, history)
     candidates = starts
     if lookback:  # a lookback model knows bars: begin each file on a bar line of its seed melody
-        on_bar_line = starts[(starts + window_size) % utils.STEPS_PER_BAR == 0]
+        on_bar_line = starts[(starts + window_size) % midi_notes.STEPS_PER_BAR == 0]
         candidates = on_bar_line if len(on_bar_line) else starts
     chosen = rng.choice(candidates, size=args.num_files)
     seeds, _ = utils.windows_at(steps, chosen, window_size)
@@ -254,16 +230,16 @@ def main(argv=None):
     # its phrases on the seed instead of reciting the rest of the seed's tune
     seeds = np.pad(seeds, ((0, 0), (history, 0)))  # (num_files, history + window_size)
 
-    keras = utils.import_keras()
+    keras = tensorflow_start.import_keras()
     print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
           f"(seed {seed}, temperature {args.temperature})")
     try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
         model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    with utils.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
+    with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
         generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
-                             positions=chosen % utils.STEPS_PER_BAR,  # the seed is bar 1 of the form
+                             positions=chosen % midi_notes.STEPS_PER_BAR,  # the seed is bar 1 of the form
                              register=register)
 
     qpm = args.tempo or config.get("qpm") or 120.0
@@ -284,8 +260,8 @@ def main(argv=None):
                 print(f"  {path}: its notes span too wide to move to --key {args.key} within MIDI pitches "
                       f"0..127; written as generated")
             seed_steps, melody = moved or (seed_steps, melody)
-        midi = utils.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
-        utils.write_atomic(path, midi.write)
+        midi = step_encoding.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
+        safe_write.write_atomic(path, midi.write)
         media.save_origin(path, dict(origin, **source))
         # the picture shows the seed (not in the MIDI file) before what the model wrote
         media.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")

@@ -6,16 +6,21 @@
     tensorboard --logdir experiments                          # watch and compare runs
 """
 import argparse
-import json
 import math
 import os
 import shutil
 import signal
 import sys
-import tempfile
 
 import numpy as np
 
+import checkpoints
+import data_report
+import distribute
+import melody_cache
+import midi_notes
+import step_encoding
+import tensorflow_start
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
@@ -24,18 +29,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 RESUME_FLAGS = {"experiment_dir", "num_epochs", "n_jobs", "max_files_in_ram", "distribute"}
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
 CELLS = ["lstm", "gru", "rnn"]
-DISTRIBUTE = ["none", "mirrored", "multi_worker"]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # data
     parser.add_argument("--data_dir", default="data/midi", help="folder searched recursively for .mid/.midi/.rmi files (default: %(default)s)")
-    parser.add_argument("--polyphony", choices=utils.POLYPHONY, default="discard", help="a track where notes sound together: discard it, or keep its highest note at each step (default: %(default)s)")
-    parser.add_argument("--tracks", choices=utils.TRACKS, default="all", help="learn every track that gives a melody, or only each file's lead: the highest median pitch among its melodies with at least a quarter of the notes of its busiest (default: %(default)s)")
+    parser.add_argument("--polyphony", choices=midi_notes.POLYPHONY, default="discard", help="a track where notes sound together: discard it, or keep its highest note at each step (default: %(default)s)")
+    parser.add_argument("--tracks", choices=midi_notes.TRACKS, default="all", help="learn every track that gives a melody, or only each file's lead: the highest median pitch among its melodies with at least a quarter of the notes of its busiest (default: %(default)s)")
     parser.add_argument("--normalize_key", action="store_true", help="move each melody to C major or A minor, by the major or minor scale it fits best (default: off)")
     parser.add_argument("--window_size", type=int, default=20, help="steps the model sees to predict the next one, in sixteenth notes (default: %(default)s)")
-    parser.add_argument("--encoding", choices=list(utils.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
+    parser.add_argument("--encoding", choices=list(step_encoding.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
     parser.add_argument("--transpose", type=int, default=0, help="shift each training window by a random number of semitones in [-N, N] (default: %(default)s, off)")
     parser.add_argument("--n_jobs", "-j", type=int, default=1, help="processes that parse MIDI files not yet in the cache (default: %(default)s)")
     parser.add_argument("--max_files_in_ram", type=int, default=25, help="MIDI files parsed and held at once while loading; parsed melodies are kept as 1 byte per step (default: %(default)s)")
@@ -53,7 +57,7 @@ def build_parser():
     parser.add_argument("--learning_rate", type=float, default=None, help="initial learning rate (default: the optimizer's own, 0.001 for adam)")
     parser.add_argument("--grad_clip", type=float, default=5.0, help="clip the global norm of the gradients to this; 0 turns clipping off (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the file split, initial weights and shuffling (default: %(default)s)")
-    parser.add_argument("--distribute", choices=DISTRIBUTE, default="none", help="none: one device (a GPU when visible); mirrored: every GPU of this machine; multi_worker: the machines named in TF_CONFIG (default: %(default)s)")
+    parser.add_argument("--distribute", choices=distribute.DISTRIBUTE, default="none", help="none: one device (a GPU when visible); mirrored: every GPU of this machine; multi_worker: the machines named in TF_CONFIG (default: %(default)s)")
     # output
     parser.add_argument("--experiment_dir", default=None, help="folder for checkpoints, logs and config; an existing experiment is resumed (default: a new experiments/NN)")
     parser.add_argument("--message", "-m", default=None, help="a note about this run, saved to message.txt")
@@ -92,89 +96,10 @@ def check_args(args):
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
 
 
-def check_distribute(config):
-    """multi_worker needs the cluster in TF_CONFIG, and one --experiment_dir that every worker reads."""
-    if config["distribute"] != "multi_worker":
-        return
-    try:
-        task = json.loads(os.environ["TF_CONFIG"])["task"]
-        task["type"], task["index"]
-    except (KeyError, TypeError, ValueError):
-        sys.exit("error: --distribute multi_worker needs the TF_CONFIG environment variable, with this worker's "
-                 "\"task\" and the \"cluster\" (see README: On a GPU, several GPUs or several machines)")
-    if not config["experiment_dir"]:
-        sys.exit("error: --distribute multi_worker needs --experiment_dir, the same folder for every worker, "
-                 "on storage they all read")
-
-
-def is_chief(distribute):
-    """Whether this process writes the experiment: with multi_worker, only TF_CONFIG's chief does,
-    or worker 0 when the cluster has no chief."""
-    if distribute != "multi_worker":
-        return True
-    tf_config = json.loads(os.environ["TF_CONFIG"])
-    task = tf_config["task"]
-    if "chief" in tf_config.get("cluster", {}):
-        return task["type"] == "chief"
-    return task["type"] == "worker" and int(task["index"]) == 0
-
-
-def make_strategy(distribute):
-    """The tf.distribute strategy of --distribute; it must exist before any TensorFlow op runs."""
-    import tensorflow as tf
-    if distribute == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()  # the cluster and this worker's task from TF_CONFIG
-    if distribute == "mirrored":
-        # for tests on a machine with no GPU: MIDI_GENERATOR_CPU_REPLICAS=N splits the CPU into N devices
-        cpu_replicas = int(os.environ.get("MIDI_GENERATOR_CPU_REPLICAS", "0"))
-        if cpu_replicas > 1:
-            cpu = tf.config.list_physical_devices("CPU")[0]
-            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
-            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
-        return tf.distribute.MirroredStrategy()  # every GPU of this machine; its CPU when it has none
-    return tf.distribute.get_strategy()  # the default: one device, the first GPU when one is visible
-
-
-def copy_backup(backup_dir, done):
-    """A private copy of the chief's BackupAndRestore folder, for a worker that is not the chief.
-
-    Every worker must restore the same state, but only the chief writes into the experiment.
-    Returns the copy's path (a new temporary folder: the caller removes it).
-    """
-    private = os.path.join(tempfile.mkdtemp(prefix="midi-generator-backup-"), "backup")
-    if os.path.isdir(backup_dir) and not (done and utils.backup_epoch(backup_dir) < done):
-        shutil.copytree(backup_dir, private)  # the chief keeps this one: it is not older than the checkpoint
-    return private
-
-
-def work_around_keras_multi_worker(model, train_data):
-    """Let Keras 3.15's fit run under MultiWorkerMirroredStrategy (keras-team/keras#20585).
-
-    Its fit reduces a whole (x, y) batch in one strategy.reduce call before the first step, and
-    each step's scalar logs along an axis 0 they do not have; both raise with several workers.
-    Instead: build the metrics and optimizer from this worker's first batch, and average each log
-    over the replicas. The training step itself is Keras' own.
-    """
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer
-
-    with model.distribute_strategy.scope():
-        model._symbolic_build(data_batch=next(iter(train_data)))
-    model._maybe_symbolic_build = lambda **kwargs: None  # everything it would build is built
-    reduce_per_replica = trainer.reduce_per_replica
-
-    def reduce_logs(values, strategy, reduction):
-        if reduction != "auto":
-            return reduce_per_replica(values, strategy, reduction)
-        return tf.nest.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
-
-    trainer.reduce_per_replica = reduce_logs
-
-
 def check_data_dir(data_dir):
     if not os.path.isdir(data_dir):
         sys.exit(f"error: --data_dir {data_dir} is not a folder; point it at your MIDI files")
-    if not utils.find_midi_files(data_dir):
+    if not melody_cache.find_midi_files(data_dir):
         sys.exit(f"error: no .mid, .midi or .rmi file under --data_dir {data_dir}; add MIDI files or choose another folder")
 
 
@@ -182,7 +107,7 @@ def read_experiment(args, given):
     """Return (config, resuming): the config of the experiment to resume, or of a new one."""
     path = args.experiment_dir
     if path and os.path.exists(os.path.join(path, "config.json")):
-        config = utils.load_config(path)
+        config = checkpoints.load_config(path)
         for name in sorted(given - RESUME_FLAGS):  # a flag newer than the experiment has its default there
             if getattr(args, name) != config.get(name, build_parser().get_default(name)):
                 sys.exit(f"error: {path} was trained with --{name} {config.get(name)}; a resume cannot change it "
@@ -196,9 +121,9 @@ def read_experiment(args, given):
 
 def load_data(config, resuming):
     """Melodies of the data folder -> (train, validation, totals, all files), as recorded in the config."""
-    files = utils.load_melodies(config["data_dir"], config["n_jobs"], config["max_files_in_ram"],
-                                **utils.melody_options(config))
-    totals = utils.summarize_files(files)
+    files = melody_cache.load_melodies(config["data_dir"], config["n_jobs"], config["max_files_in_ram"],
+                                **midi_notes.melody_options(config))
+    totals = data_report.summarize_files(files)
     if resuming:
         by_path = {f["path"]: f for f in files}
         train = [by_path[p] for p in config["files"]["train"] if p in by_path]
@@ -275,15 +200,6 @@ def build_model(config):
     return model
 
 
-def load_checkpoint(path):
-    """The model and optimizer state of a checkpoint to resume from; one line if it cannot load."""
-    import keras
-    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
-        sys.exit(f"error: cannot load {path}: {str(e).splitlines()[0][:200]}")
-
-
 def publish_checkpoint(experiment_dir, epoch, logs):
     """Move the checkpoint ModelCheckpoint just wrote into checkpoints/, unless its loss is NaN.
 
@@ -324,8 +240,8 @@ def describe_experiment(config, train_files, validation_files, totals, windows, 
     """Record in a new experiment's config what it learns from: classes, tempo, windows, files, software."""
     qpms = [f["qpm"] for f in train_files if f["qpm"]]
     config.update(
-        num_classes=utils.NUM_CLASSES[config["encoding"]],
-        steps_per_quarter=utils.STEPS_PER_QUARTER,
+        num_classes=step_encoding.NUM_CLASSES[config["encoding"]],
+        steps_per_quarter=midi_notes.STEPS_PER_QUARTER,
         qpm=float(np.median(qpms)) if qpms else 120.0,
         windows=windows,
         files={"train": [f["path"] for f in train_files], "validation": [f["path"] for f in validation_files]},
@@ -339,9 +255,9 @@ def start_experiment(config, data_table):
 
     Made only once the data is known to be usable, so a bad --data_dir leaves nothing behind.
     """
-    experiment_dir = config["experiment_dir"] = utils.make_experiment_dir(config["experiment_dir"])
-    utils.save_config(experiment_dir, config)
-    utils.write_data_table(os.path.join(experiment_dir, "data.csv"), data_table)
+    experiment_dir = config["experiment_dir"] = checkpoints.make_experiment_dir(config["experiment_dir"])
+    checkpoints.save_config(experiment_dir, config)
+    data_report.write_data_table(os.path.join(experiment_dir, "data.csv"), data_table)
     print(f"What was used from each file and track, and why: {experiment_dir}/data.csv")
     if config["message"]:
         with open(os.path.join(experiment_dir, "message.txt"), "w") as f:
@@ -365,14 +281,6 @@ def make_datasets(config, train_windows, val_windows):
     # about 20 s at the start of every epoch and before "Done" on the bundled tunes, for no speed-up
     pipeline.autotune.enabled = False
     return train_data.with_options(pipeline), val_data.with_options(pipeline)
-
-
-def prepare_backup(experiment_dir, done, chief):
-    """The BackupAndRestore folder this worker uses: the experiment's (a stale one removed), or a private copy."""
-    backup_dir = os.path.join(experiment_dir, "backup")
-    if chief and done and os.path.isdir(backup_dir) and utils.backup_epoch(backup_dir) < done:
-        shutil.rmtree(backup_dir)  # older than the latest checkpoint: nothing to restore from it
-    return backup_dir if chief else copy_backup(backup_dir, done)
 
 
 def make_callbacks(keras, experiment_dir, backup_dir, chief, steps_per_epoch, raise_if_interrupted):
@@ -404,22 +312,22 @@ def main(argv=None):
     check_args(args)
     config, resuming = read_experiment(args, given)
     config.setdefault("distribute", "none")  # experiments made before --distribute existed
-    check_distribute(config)
+    distribute.check_distribute(config)
     check_data_dir(config["data_dir"])
-    chief = is_chief(config["distribute"])
+    chief = distribute.is_chief(config["distribute"])
     raise_if_interrupted = catch_interrupts()
 
     # data: melodies, then windows of them
     train_files, validation_files, totals, files = load_data(config, resuming)
-    data_table = utils.make_data_table(files, train_files, validation_files, config["window_size"])
+    data_table = data_report.make_data_table(files, train_files, validation_files, config["window_size"])
     train_windows, val_windows = files_to_windows(train_files, validation_files, config)  # (steps, runs) each
     windows = {"train": int(train_windows[1][:, 1].sum()), "validation": int(val_windows[1][:, 1].sum())}
     print(f"Windows of {config['window_size']} steps: {windows['train']} for training from {len(train_files)} "
           f"files, {windows['validation']} for validation from {len(validation_files)} files")
 
     # the experiment: the devices, the folder and what describes it
-    keras = utils.import_keras()  # imported late: parsing and flag errors above stay fast
-    strategy = make_strategy(config["distribute"])
+    keras = tensorflow_start.import_keras()  # imported late: parsing and flag errors above stay fast
+    strategy = distribute.make_strategy(config["distribute"])
     print(f"Training on {strategy.num_replicas_in_sync} replicas (--distribute {config['distribute']}), "
           f"{config['batch_size']} windows per step in all")
     if not resuming:
@@ -432,10 +340,10 @@ def main(argv=None):
 
     # model: a new one, or the latest whole checkpoint of the experiment being resumed (the chief
     # sets a damaged one aside first; other workers only pass over it)
-    latest = utils.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
+    latest = checkpoints.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
     done = latest[0] if latest else 0
     with strategy.scope():  # the variables are made here, one copy per replica
-        model = load_checkpoint(latest[1]) if latest else build_model(config)
+        model = checkpoints.load_checkpoint(latest[1]) if latest else build_model(config)
     if done >= config["num_epochs"]:
         print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
               f"pass a larger --num_epochs to train on")
@@ -444,11 +352,11 @@ def main(argv=None):
         print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
               f"with its own settings from config.json")
     if config["distribute"] == "multi_worker":
-        work_around_keras_multi_worker(model, train_data)
+        distribute.work_around_keras_multi_worker(model, train_data)
     model.summary()
 
     # training: every worker trains; only the chief writes checkpoints and logs
-    backup_dir = prepare_backup(experiment_dir, done, chief)
+    backup_dir = distribute.prepare_backup(experiment_dir, done, chief)
     callbacks = make_callbacks(keras, experiment_dir, backup_dir, chief,
                                math.ceil(windows["train"] / config["batch_size"]), raise_if_interrupted)
     try:
@@ -457,7 +365,7 @@ def main(argv=None):
                             initial_epoch=done, callbacks=callbacks, shuffle=False,  # the dataset shuffles itself
                             verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
-        kept = utils.list_checkpoints(experiment_dir)
+        kept = checkpoints.list_checkpoints(experiment_dir)
         sys.exit(f"\nInterrupted: {len(kept)} complete epoch checkpoints kept in {experiment_dir}/checkpoints; "
                  f"resume with: python train.py --experiment_dir {experiment_dir}")
     finally:
@@ -465,7 +373,7 @@ def main(argv=None):
             shutil.rmtree(os.path.dirname(backup_dir), ignore_errors=True)  # the private copy of the backup
     losses = history.history.get("loss", [])
     if losses and not np.isfinite(losses[-1]):
-        kept = utils.list_checkpoints(experiment_dir)
+        kept = checkpoints.list_checkpoints(experiment_dir)
         last = kept[-1][1] if kept else "none"
         sys.exit(f"error: the training loss became NaN; the last good checkpoint is {last}; "
                  f"try a lower --learning_rate or --grad_clip")

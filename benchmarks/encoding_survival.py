@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # this script lives in benchmarks/; the project's modules are one folder up
 
 import evaluate  # noqa: E402
-import utils  # noqa: E402
+import melody_cache
 
 SHARED = os.path.join(REPO, "..", "shared", "data")
 TARGET = 0.995
@@ -30,7 +30,7 @@ def main(argv=None):
     for folder in folders:
         if not os.path.isdir(folder):
             sys.exit(f"error: {folder} is not a folder")
-        melodies = [m for f in utils.load_melodies(folder, quiet=True) for m in f["melodies"] if len(m)]
+        melodies = [m for f in melody_cache.load_melodies(folder, quiet=True) for m in f["melodies"] if len(m)]
         roll, onset = (evaluate.note_survival(melodies, encoding) for encoding in ["roll", "onset"])
         print(f"{os.path.basename(os.path.normpath(folder)):<20}{len(melodies):>10}{sum(map(len, melodies)):>10}"
               f"{100 * roll:>9.2f}%{100 * onset:>9.2f}%   onset {'meets' if onset >= TARGET else 'misses'} "

@@ -18,7 +18,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modules live one folder up
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import utils  # noqa: E402 -- needs the path above
+import melody_cache  # noqa: E402 -- needs the path above
+import step_encoding
+import tensorflow_start
+import utils
 
 
 def parse_args(argv=None):
@@ -33,7 +36,7 @@ def parse_args(argv=None):
 def make_training_data(steps, starts, autotune):
     """train.py's training dataset (default flags), with tf.data autotuning on or off."""
     import tensorflow as tf
-    data = utils.make_dataset(steps, starts, 20, 32, utils.NUM_CLASSES["roll"], shuffle=True)
+    data = utils.make_dataset(steps, starts, 20, 32, step_encoding.NUM_CLASSES["roll"], shuffle=True)
     options = tf.data.Options()
     options.autotune.enabled = autotune
     return data.with_options(options)
@@ -41,10 +44,10 @@ def make_training_data(steps, starts, autotune):
 
 def main(argv=None):
     args = parse_args(argv)
-    files = utils.load_melodies(args.data_dir, quiet=True)
+    files = melody_cache.load_melodies(args.data_dir, quiet=True)
     train_files, _ = utils.split_files(files, 20)
     steps, starts = utils.make_windows(utils.files_to_steps(train_files), 20)
-    utils.import_keras()
+    tensorflow_start.import_keras()
     print(f"{len(starts)} training windows from {len(train_files)} files under {args.data_dir}")
     datasets = {autotune: make_training_data(steps, starts, autotune) for autotune in [True, False]}
     speeds = {True: 0, False: 0}

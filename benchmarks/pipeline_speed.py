@@ -9,7 +9,7 @@ The same model (train.py's defaults) trains for --warmup_steps + --steps steps o
   (a) reference:  the older design, a Python generator that parses --max_files_in_ram files at a time
                   with pretty_midi, cuts every window of them as float64 one-hot arrays
                   (batch, window_size, 129), and parses the files again on every pass;
-  (b) project:    utils.load_melodies -> files_to_steps -> make_window_runs -> utils.make_dataset (tf.data),
+  (b) project:    melody_cache.load_melodies -> files_to_steps -> make_window_runs -> utils.make_dataset (tf.data),
                   with a cold melody cache, then a warm one, then on copies of the data;
   (c) floor:      model.fit on the same windows, already one-hot in memory as numpy arrays.
 Time to first batch runs from the start of loading (after imports and the model build) until the
@@ -35,9 +35,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modules live one folder up
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import utils  # noqa: E402 -- needs the path above
+import melody_cache  # noqa: E402 -- needs the path above
+import step_encoding
+import utils
 
-NUM_CLASSES = utils.NUM_CLASSES["roll"]  # 129: rest, then pitches 0..127
+NUM_CLASSES = step_encoding.NUM_CLASSES["roll"]  # 129: rest, then pitches 0..127
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this
 
 
@@ -153,7 +155,7 @@ def run_configuration(args):
             paths = json.load(f)
         fit_args = [timed(reference_batches(paths, args.window_size, args.batch_size, args.max_files_in_ram))]
     else:
-        files = utils.load_melodies(args.data_dir, 1, args.max_files_in_ram, quiet=True)
+        files = melody_cache.load_melodies(args.data_dir, 1, args.max_files_in_ram, quiet=True)
         train_files, _ = utils.split_files(files, args.window_size, args.seed)
         steps, runs = utils.make_window_runs(utils.files_to_steps(train_files), args.window_size)
         windows = int(runs[:, 1].sum())
@@ -202,7 +204,7 @@ def run_configuration(args):
 
 def link_copies(data_dir, folder, copies):
     """folder/copyNN/<relative path> -> each MIDI file of data_dir, as symlinks; returns folder."""
-    for path in utils.find_midi_files(data_dir):
+    for path in melody_cache.find_midi_files(data_dir):
         relative = os.path.relpath(path, data_dir)
         for k in range(copies):
             link = os.path.join(folder, f"copy{k:02d}", relative)
@@ -213,7 +215,7 @@ def link_copies(data_dir, folder, copies):
 
 def training_paths(data_dir, window_size, seed):
     """Absolute paths of the project's training files (read through the melody cache, already warm)."""
-    files = utils.load_melodies(data_dir, quiet=True)
+    files = melody_cache.load_melodies(data_dir, quiet=True)
     train_files, _ = utils.split_files(files, window_size, seed)
     return [os.path.join(data_dir, f["path"]) for f in train_files]
 
@@ -244,7 +246,7 @@ def main(argv=None):
         return run_configuration(args)
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: --data_dir {args.data_dir} is not a folder; point it at a folder of MIDI files")
-    if not utils.find_midi_files(args.data_dir):
+    if not melody_cache.find_midi_files(args.data_dir):
         sys.exit(f"error: no .mid or .midi file under --data_dir {args.data_dir}")
     for name in ["window_size", "long_window_size", "max_files_in_ram", "rnn_size", "num_layers", "batch_size",
                  "warmup_steps", "steps", "repeats"]:
@@ -253,11 +255,11 @@ def main(argv=None):
     if min(args.copies) < 1:
         sys.exit(f"error: --copies must all be at least 1, got {args.copies}")
     data_dir = os.path.abspath(args.data_dir)
-    n_files = len(utils.find_midi_files(data_dir))
+    n_files = len(melody_cache.find_midi_files(data_dir))
     print(f"{n_files} MIDI files under {data_dir}; LSTM {args.num_layers} x {args.rnn_size}, batch {args.batch_size}, "
           f"{args.max_files_in_ram} files in RAM; windows/s over {args.steps} steps after {args.warmup_steps} warm-up steps")
-    for path in utils.find_midi_files(data_dir):
-        utils.hash_file(path)  # read every file once, so that no run pays for the disk alone
+    for path in melody_cache.find_midi_files(data_dir):
+        melody_cache.hash_file(path)  # read every file once, so that no run pays for the disk alone
 
     tmp = tempfile.mkdtemp(prefix="pipeline_speed-")
     cache_dir = os.path.join(tmp, "cache")  # the melody cache of every run, this process's too: never the user's
@@ -291,7 +293,7 @@ def main(argv=None):
             measure("reference", "(a) reference generator" + run, "reference", w, paths=train_paths)
         for copies in args.copies:
             folder = link_copies(data_dir, os.path.join(tmp, f"data{copies}x"), copies)
-            found = len(utils.find_midi_files(folder))
+            found = len(melody_cache.find_midi_files(folder))
             if found != copies * n_files:
                 sys.exit(f"error: {found} files found under {folder}, expected {copies * n_files}: symlinks not followed")
             measure(f"copies{copies}", f"(b) project, {copies}x data, cold cache", "project", w, folder)

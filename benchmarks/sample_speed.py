@@ -23,9 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import numpy as np  # noqa: E402
 
-import sample  # noqa: E402
-import train  # noqa: E402
-import utils  # noqa: E402
+import melody_cache  # noqa: E402
+import sample
+import step_encoding
+import train
+import utils
 
 TARGET_SPEEDUP = 300  # sample.generate's first call against the old sampler, at least
 TARGET_COMMAND_SECONDS = {"defaults": 15, "recommended": 10}  # the whole default `python sample.py`, under
@@ -50,7 +52,7 @@ def parse_args(argv=None):
 def make_config(flags):
     """train.py's config for these flags, plus the number of classes train.py derives from the encoding."""
     config = vars(train.build_parser().parse_args(flags))
-    config["num_classes"] = utils.NUM_CLASSES[config["encoding"]]
+    config["num_classes"] = step_encoding.NUM_CLASSES[config["encoding"]]
     return config
 
 
@@ -124,7 +126,7 @@ def time_command(args, tmp, name, flags):
     data_dir = os.path.join(tmp, "data")
     if not os.path.isdir(data_dir):
         os.makedirs(data_dir)
-        for path in utils.find_midi_files(os.path.join(REPO, "data", "midi"))[:args.train_files]:
+        for path in melody_cache.find_midi_files(os.path.join(REPO, "data", "midi"))[:args.train_files]:
             shutil.copy(path, data_dir)
     experiment_dir = os.path.join(tmp, f"experiment-{name}")
     seconds, _ = run_command([sys.executable, "train.py", "--data_dir", data_dir, "--experiment_dir", experiment_dir,

@@ -12,7 +12,7 @@ from one parse of the originals (a copy parses to its original's melodies; check
 copies) and measures the parsing rate on the originals.
 
 Each folder is measured in a subprocess of its own, so that its peak resident memory is its alone:
-load the melodies through the cache (utils.load_melodies), split, make the windows as train.py does
+load the melodies through the cache (melody_cache.load_melodies), split, make the windows as train.py does
 (train.files_to_windows) and the shuffled training dataset (utils.make_dataset), and pull --batches
 batches from it.
 Targets: peak memory at the largest multiple at most 1.5 times the smallest's; parsing at close to
@@ -37,8 +37,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modules live one folder up
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import train  # noqa: E402 -- needs the path above
-import utils  # noqa: E402
+import melody_cache  # noqa: E402 -- needs the path above
+import midi_notes
+import step_encoding
+import train
+import utils
 
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this
 
@@ -77,21 +80,21 @@ def run_folder(args):
     tf.constant(0)  # start TensorFlow's runtime
     base_mib = peak_rss_mib()
     start = time.perf_counter()
-    files = utils.load_melodies(args.run, quiet=True)
+    files = melody_cache.load_melodies(args.run, quiet=True)
     load_s = time.perf_counter() - start
     num_files = len(files)
     train_files, validation_files = utils.split_files(files, args.window_size, args.seed)
     del files  # as in train.py, only the split files are kept
     config = {"encoding": "roll", "window_size": args.window_size}
     (steps, runs), _ = train.files_to_windows(train_files, validation_files, config)
-    dataset = utils.make_dataset(steps, runs, args.window_size, args.batch_size, utils.NUM_CLASSES["roll"],
+    dataset = utils.make_dataset(steps, runs, args.window_size, args.batch_size, step_encoding.NUM_CLASSES["roll"],
                                  shuffle=True, seed=args.seed)
     for _ in dataset.take(args.batches):
         pass
     first_batches_s = time.perf_counter() - start
     peak_mib = peak_rss_mib()
     start = time.perf_counter()  # the cache alone, once the memory is measured
-    utils.load_cache(utils.cache_path(args.run))
+    melody_cache.load_cache(melody_cache.cache_path(args.run))
     cache_s = time.perf_counter() - start
     print(RESULT + json.dumps({"files": num_files, "windows": int(runs[:, 1].sum()), "cache_s": cache_s,
                                "load_s": load_s, "first_batches_s": first_batches_s, "base_mib": base_mib,
@@ -143,10 +146,10 @@ def write_copies(paths, data_dir, folder, multiple, parsed):
 
 def check_copies(folder, entries, count, seed):
     """Parse a sample of copies for real: each must give what the cache written for it holds."""
-    paths = random.Random(seed).sample(utils.find_midi_files(folder), count)
+    paths = random.Random(seed).sample(melody_cache.find_midi_files(folder), count)
     for path in paths:
-        melodies, info = utils.midi_to_notes(path)
-        cached_melodies, cached_info = entries[utils.hash_file(path)]
+        melodies, info = midi_notes.midi_to_notes(path)
+        cached_melodies, cached_info = entries[melody_cache.hash_file(path)]
         same = info == cached_info and len(melodies) == len(cached_melodies) and all(
             np.array_equal(a, b) for a, b in zip(melodies, cached_melodies))
         if not same:
@@ -165,7 +168,7 @@ def measure_parsing(args, paths):
     for _ in range(args.repeats):
         for n_jobs in args.jobs:
             start = time.perf_counter()
-            parsed = utils.parse_files(paths * args.parse_passes, n_jobs, args.max_files_in_ram, quiet=True)
+            parsed = melody_cache.parse_files(paths * args.parse_passes, n_jobs, args.max_files_in_ram, quiet=True)
             rates[n_jobs] = max(rates.get(n_jobs, 0), len(parsed) / (time.perf_counter() - start))
     return rates, parsed[:len(paths)]
 
@@ -174,7 +177,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.run:
         return run_folder(args)
-    if not utils.find_midi_files(args.data_dir):
+    if not melody_cache.find_midi_files(args.data_dir):
         sys.exit(f"error: no .mid or .midi file under --data_dir {args.data_dir}")
     for name in ["window_size", "batch_size", "batches", "repeats", "parse_passes", "max_files_in_ram"]:
         if getattr(args, name) < 1:
@@ -182,12 +185,12 @@ def main(argv=None):
     if min(args.multiples) < 1 or min(args.jobs) < 1:
         sys.exit("error: --multiples and --jobs must all be at least 1")
     data_dir = os.path.abspath(args.data_dir)
-    paths = utils.find_midi_files(data_dir)
+    paths = melody_cache.find_midi_files(data_dir)
     print(f"{len(paths)} MIDI files under {data_dir}; {os.cpu_count()} CPU cores; window {args.window_size}, "
           f"batch {args.batch_size}, {args.batches} batches pulled")
 
     print(f"\nParsing {len(paths)} files {args.parse_passes} times over ({args.parse_passes * len(paths)} files a run) "
-          f"with utils.parse_files, the pool's start included, best of {args.repeats}:")
+          f"with melody_cache.parse_files, the pool's start included, best of {args.repeats}:")
     rates, parsed = measure_parsing(args, paths)
     for n_jobs in args.jobs:
         print(f"  --n_jobs {n_jobs}: {rates[n_jobs]:6.0f} files/s, {rates[n_jobs] / rates[args.jobs[0]]:.2f}x "
@@ -202,7 +205,7 @@ def main(argv=None):
         for multiple in args.multiples:
             folder = os.path.join(tmp, f"data{multiple}x")
             entries = write_copies(paths, data_dir, folder, multiple, parsed)
-            utils.save_cache(utils.cache_path(folder), entries)
+            melody_cache.save_cache(melody_cache.cache_path(folder), entries)
             checked = check_copies(folder, entries, min(20, len(entries)), args.seed)
             result = measure_folder(args, folder, cache_dir)
             if result:
@@ -215,7 +218,7 @@ def main(argv=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print("\n'cache load': utils.load_cache alone; 'load': utils.load_melodies (hashing every file, then the cache);")
+    print("\n'cache load': melody_cache.load_cache alone; 'load': melody_cache.load_melodies (hashing every file, then the cache);")
     print("'to batches': from the start of loading to the last batch pulled; 'above base': peak RSS minus the peak")
     print("after importing TensorFlow and starting it.")
     print("\nTargets")

@@ -4,7 +4,7 @@
     python benchmarks/track_yield.py --data_dir data/midi   # another folder
 
 For each folder and option: files that give at least one melody, and tracks used out of the
-tracks with notes (drum tracks not counted), as train.py would load them (utils.load_melodies).
+tracks with notes (drum tracks not counted), as train.py would load them (melody_cache.load_melodies).
 The melody cache lives in a temporary folder, removed at the end. Target: --polyphony highest
 gives a melody for at least 95% of the vg-piano files.
 """
@@ -17,7 +17,8 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # this script lives in benchmarks/; the project's modules are one folder up
 
-import utils  # noqa: E402
+import melody_cache  # noqa: E402
+import midi_notes
 
 SHARED = os.path.join(REPO, "..", "shared", "data")
 TARGET = 0.95
@@ -25,7 +26,7 @@ TARGET = 0.95
 
 def count_yield(folder, polyphony, tracks):
     """(files, files with a melody, tracks with notes but no drums, tracks used, notes in the melodies)."""
-    files = utils.load_melodies(folder, quiet=True, polyphony=polyphony, tracks=tracks)
+    files = melody_cache.load_melodies(folder, quiet=True, polyphony=polyphony, tracks=tracks)
     rows = [row for f in files for row in f["track_table"] if row["reason"] not in ("drum track", "no notes")]
     return (len(files), sum(bool(f["melodies"]) for f in files), len(rows), sum(row["used"] for row in rows),
             sum(len(m) for f in files for m in f["melodies"]))
@@ -44,8 +45,8 @@ def main(argv=None):
             if not os.path.isdir(folder):
                 sys.exit(f"error: {folder} is not a folder")
             name = os.path.basename(os.path.normpath(folder))
-            for polyphony in utils.POLYPHONY:
-                for tracks in utils.TRACKS:
+            for polyphony in midi_notes.POLYPHONY:
+                for tracks in midi_notes.TRACKS:
                     n_files, with_melody, n_tracks, used, notes = count_yield(folder, polyphony, tracks)
                     share = with_melody / max(1, n_files)
                     options = f"--polyphony {polyphony} --tracks {tracks}"

@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import numpy as np  # noqa: E402
 
-import media  # noqa: E402
-import sample  # noqa: E402
-import utils  # noqa: E402
+import checkpoints  # noqa: E402
+import media
+import midi_notes
 
 
 def parse_args(argv=None):
@@ -40,7 +40,7 @@ def load_melody(path, min_steps):
     """The file's first melody as notes (n, 3) [start_step, end_step, pitch]."""
     if not os.path.isfile(path):
         sys.exit(f"error: --melody {path} does not exist; pass a MIDI file")
-    melodies, info = utils.midi_to_notes(path)
+    melodies, info = midi_notes.midi_to_notes(path)
     if info["skipped"]:
         sys.exit(f"error: cannot use --melody {path}: {info['skipped']}")
     notes = melodies[0]
@@ -99,8 +99,8 @@ def main(argv=None):
     if args.frames < 1 or not args.frames_per_second > 0:
         sys.exit(f"error: --frames must be at least 1 and --frames_per_second above 0, got {args.frames} "
                  f"and {args.frames_per_second}")
-    experiment_dir, _ = sample.find_experiment(args.experiment_dir)
-    config = utils.load_config(experiment_dir)
+    experiment_dir, _ = checkpoints.find_experiment(args.experiment_dir)
+    config = checkpoints.load_config(experiment_dir)
     window_size = config["window_size"]
     notes = load_melody(args.melody, window_size + args.frames)
     os.makedirs(args.save_dir, exist_ok=True)

@@ -6,6 +6,8 @@ import pretty_midi
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import midi_notes  # noqa: E402 -- needs the path above
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -22,6 +24,12 @@ def write_midi(path, tracks, qpm=120.0, resolution=220, is_drum=False):
         midi.instruments.append(instrument)
     midi.write(str(path))
     return str(path)
+
+
+def notes_of(path):
+    melodies, info = midi_notes.midi_to_notes(path)
+    assert info["skipped"] is None, info
+    return melodies
 
 
 def scale_melody(length, offset=0):

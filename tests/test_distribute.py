@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-import utils
+import checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
@@ -45,7 +45,7 @@ def free_ports(count):
 
 def check_experiment(experiment, epochs):
     """One checkpoint per epoch, one history row per epoch, finite losses."""
-    assert [e for e, _ in utils.list_checkpoints(experiment)] == list(range(1, epochs + 1))
+    assert [e for e, _ in checkpoints.list_checkpoints(experiment)] == list(range(1, epochs + 1))
     assert os.listdir(os.path.join(experiment, "checkpoints", "incomplete")) == []
     assert len(os.listdir(os.path.join(experiment, "checkpoints"))) == epochs + 1  # and incomplete/
     with open(os.path.join(experiment, "history.csv")) as f:
@@ -61,7 +61,7 @@ def test_distribute_mirrored_trains_on_two_devices_and_resumes(melody_dir, tmp_p
     assert "Training on 2 replicas (--distribute mirrored)" in output
     assert "18/18" in output  # 280 windows in batches of 16 over both devices: the batch size is global
     check_experiment(experiment, 1)
-    assert utils.load_config(experiment)["distribute"] == "mirrored"
+    assert checkpoints.load_config(experiment)["distribute"] == "mirrored"
     output = finish(start_train(args + ["--num_epochs", "2"], MIDI_GENERATOR_CPU_REPLICAS="2"))
     assert "Resuming" in output
     check_experiment(experiment, 2)
@@ -84,7 +84,7 @@ def test_distribute_multi_worker_trains_on_two_processes_writes_once_and_resumes
         assert "18/18" in output  # each worker takes its half of every batch of 16
     check_experiment(experiment, 1)
     assert sorted(os.listdir(experiment)) == ["checkpoints", "config.json", "data.csv", "history.csv", "tensorboard-logs"]
-    assert utils.load_config(experiment)["distribute"] == "multi_worker"
+    assert checkpoints.load_config(experiment)["distribute"] == "multi_worker"
     outputs = run_cluster(2)
     assert all("Resuming" in output for output in outputs)
     check_experiment(experiment, 2)

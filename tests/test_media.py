@@ -10,7 +10,7 @@ import numpy as np
 import pretty_midi
 
 import media
-import utils
+import step_encoding
 
 
 def png_size(path):
@@ -41,7 +41,7 @@ def test_a_piano_roll_of_nothing_but_rests_is_still_drawn(tmp_path):
 
 
 def render(tmp_path, program):
-    midi = utils.steps_to_midi(np.array([61] * 8 + [0] * 4 + [65] * 8, np.uint8), qpm=120, program=program)
+    midi = step_encoding.steps_to_midi(np.array([61] * 8 + [0] * 4 + [65] * 8, np.uint8), qpm=120, program=program)
     path = str(tmp_path / f"{program}.wav")
     synthesizer = media.midi_to_wav(midi, path)
     with wave.open(path) as f:
@@ -65,7 +65,7 @@ def test_without_midirenderer_wav_falls_back_to_sine_waves_and_says_how_to_get_i
 
 
 def test_a_melody_of_nothing_but_rests_gives_a_silent_wav(tmp_path):
-    media.midi_to_wav(utils.steps_to_midi(np.zeros(16, np.uint8)), str(tmp_path / "rests.wav"))
+    media.midi_to_wav(step_encoding.steps_to_midi(np.zeros(16, np.uint8)), str(tmp_path / "rests.wav"))
     with wave.open(str(tmp_path / "rests.wav")) as f:
         assert not np.frombuffer(f.readframes(f.getnframes()), "<i2").any()
 
@@ -92,9 +92,9 @@ def test_page_lists_exactly_the_midi_files_in_the_folder_and_every_file_it_names
     folder = str(tmp_path)
     melody = np.array([61] * 8 + [65] * 8, np.uint8)
     for name in ["1.mid", "2.mid", "10.mid", "my <tune> & co.mid"]:
-        utils.steps_to_midi(melody).write(os.path.join(folder, name))
+        step_encoding.steps_to_midi(melody).write(os.path.join(folder, name))
     media.steps_to_png(os.path.join(folder, "1.png"), melody[:4], melody)
-    media.midi_to_wav(utils.steps_to_midi(melody), os.path.join(folder, "1.wav"))
+    media.midi_to_wav(step_encoding.steps_to_midi(melody), os.path.join(folder, "1.wav"))
     media.save_origin(os.path.join(folder, "1.mid"), {"experiment_dir": "experiments/pretrained", "seed": 7,
                                                      "seed_melody": "data/midi/<odd>.mid"})
     with open(os.path.join(folder, "notes.txt"), "w") as f:

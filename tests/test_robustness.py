@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+import checkpoints
+import midi_notes
 import sample
+import step_encoding
 import train
-import utils
 from conftest import scale_melody, shared, write_midi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +46,7 @@ def test_bad_and_corrupt_files_are_skipped_and_training_completes(melody_dir, tm
     experiment = train.main(["--data_dir", melody_dir, "--experiment_dir", str(tmp_path / "exp"),
                              "--num_epochs", "1"] + TINY)
     out = capsys.readouterr().out
-    assert len(utils.list_checkpoints(experiment)) == 1
+    assert len(checkpoints.list_checkpoints(experiment)) == 1
     skipped = [line for line in out.splitlines() if line.startswith("  skipped ")]
     assert len(skipped) == 10 and all(": " in line for line in skipped)
     for name in ["01_zero_bytes.mid", "02_random_bytes.mid", "07_drums_only_ch10.mid",
@@ -74,13 +76,13 @@ def test_folder_with_no_usable_melody_stops_at_once_with_a_clear_message(tmp_pat
 def test_a_file_too_long_for_memory_is_refused_before_allocating(tmp_path):
     # 2 notes, 300,000 sixteenth notes apart: a roll of it would be mostly silence
     path = write_midi(tmp_path / "long.mid", [[(0, 1, 60), (300_000, 300_001, 62)]], resolution=8)
-    melodies, info = utils.midi_to_notes(path)
+    melodies, info = midi_notes.midi_to_notes(path)
     assert melodies == [] and "over the 200000 limit" in info["skipped"]
 
 
 def test_a_file_with_too_many_notes_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(utils, "MAX_NOTES", 20)
-    melodies, info = utils.midi_to_notes(write_midi(tmp_path / "many.mid", [scale_melody(64)]))
+    monkeypatch.setattr(midi_notes, "MAX_NOTES", 20)
+    melodies, info = midi_notes.midi_to_notes(write_midi(tmp_path / "many.mid", [scale_melody(64)]))
     assert melodies == [] and "32 notes, over the 20 limit" in info["skipped"]
 
 
@@ -114,7 +116,7 @@ def assert_melodies_on_the_grid(melodies, info):
         assert np.all(notes[:, 1] > notes[:, 0])  # every note keeps at least a step
         assert np.all(notes[1:, 0] >= notes[:-1, 1])  # monophonic: each ends before the next starts
         assert np.all((notes[:, 2] >= 0) & (notes[:, 2] <= 127))
-        steps = utils.notes_to_steps(notes)
+        steps = step_encoding.notes_to_steps(notes)
         assert len(steps) == notes[-1, 1] and steps.max() <= 128
 
 
@@ -123,17 +125,17 @@ def assert_melodies_on_the_grid(melodies, info):
 def test_loader_never_raises_on_random_bytes(tmp_path, data):
     path = tmp_path / "random.mid"
     path.write_bytes(b"MThd" + data if data[:1] == b"\x00" else data)
-    assert_melodies_on_the_grid(*utils.midi_to_notes(str(path)))
+    assert_melodies_on_the_grid(*midi_notes.midi_to_notes(str(path)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(notes=note_lists, ticks_per_beat=st.sampled_from([1, 24, 96, 480, 960]),
-       tempo=st.sampled_from([1, 500_000, 16_777_215]), polyphony=st.sampled_from(utils.POLYPHONY))
+       tempo=st.sampled_from([1, 500_000, 16_777_215]), polyphony=st.sampled_from(midi_notes.POLYPHONY))
 def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_path, notes, ticks_per_beat, tempo,
                                                                           polyphony):
     path = str(tmp_path / "valid.mid")
     notes_to_mido(notes, ticks_per_beat, tempo).save(path)
-    assert_melodies_on_the_grid(*utils.midi_to_notes(path, polyphony=polyphony))
+    assert_melodies_on_the_grid(*midi_notes.midi_to_notes(path, polyphony=polyphony))
 
 
 # ----------------------------------------------------------------------------
@@ -223,13 +225,13 @@ def test_checkpoint_holding_code_is_refused_by_safe_mode(experiment, tmp_path):
     shutil.copytree(experiment, copy)
     model = keras.Sequential([keras.Input((8, 129)), keras.layers.Lambda(lambda x: x * 2), keras.layers.LSTM(8),
                               keras.layers.Dense(129, activation="softmax")])
-    for _, path in utils.list_checkpoints(copy):
+    for _, path in checkpoints.list_checkpoints(copy):
         os.remove(path)
     model.save(os.path.join(copy, "checkpoints", "epoch001-val_loss1.0000.keras"))
     text = error_of(lambda: sample.main(["--experiment_dir", copy, "--num_files", "1", "--file_length", "4"]))
     assert text.startswith("error: cannot load") and "\n" not in text
     # a whole file that safe mode refuses is not damaged: it stays where it is
-    assert [e for e, _ in utils.list_checkpoints(copy)] == [1]
+    assert [e for e, _ in checkpoints.list_checkpoints(copy)] == [1]
     assert not os.path.exists(os.path.join(copy, "checkpoints", "damaged"))
 
 
@@ -247,7 +249,7 @@ def test_a_cut_short_latest_checkpoint_is_moved_aside_and_the_one_before_is_used
     import evaluate
     copy = str(tmp_path / "exp")
     shutil.copytree(experiment, copy)
-    (_, first), (_, latest) = utils.list_checkpoints(copy)
+    (_, first), (_, latest) = checkpoints.list_checkpoints(copy)
     cut = cut_in_half(latest)
     if script == "sample":
         sample.main(["--experiment_dir", copy, "--num_files", "1", "--file_length", "4"])
@@ -258,7 +260,7 @@ def test_a_cut_short_latest_checkpoint_is_moved_aside_and_the_one_before_is_used
     assert open(damaged, "rb").read() == cut  # moved, never deleted
     (moved,) = [line for line in out.splitlines() if "damaged" in line]
     assert moved.startswith(f"Moved {latest} into ")
-    assert utils.list_checkpoints(copy) == [(1, first)]
+    assert checkpoints.list_checkpoints(copy) == [(1, first)]
     if script == "sample":
         assert f"from {first}" in out
 
@@ -266,12 +268,12 @@ def test_a_cut_short_latest_checkpoint_is_moved_aside_and_the_one_before_is_used
 def test_resume_after_a_cut_short_latest_checkpoint_trains_on_from_the_one_before(experiment, tmp_path, capsys):
     copy = str(tmp_path / "exp")
     shutil.copytree(experiment, copy)
-    latest = utils.list_checkpoints(copy)[-1][1]
+    latest = checkpoints.list_checkpoints(copy)[-1][1]
     cut_in_half(latest)
     train.main(["--experiment_dir", copy, "--num_epochs", "3"])
     out = capsys.readouterr().out
     assert f"Moved {latest} into " in out and f"Resuming {copy} after epoch 1 of 3" in out
-    assert [e for e, _ in utils.list_checkpoints(copy)] == [1, 2, 3]
+    assert [e for e, _ in checkpoints.list_checkpoints(copy)] == [1, 2, 3]
     assert os.listdir(os.path.join(copy, "checkpoints", "damaged")) == [os.path.basename(latest)]
 
 
@@ -292,7 +294,7 @@ def test_ctrl_c_while_keras_saves_a_checkpoint_still_stops_training(melody_dir, 
                                         "--num_epochs", "3"] + TINY))
     assert text.startswith("\nInterrupted: 1 complete epoch checkpoints kept")
     assert text.endswith(f"resume with: python train.py --experiment_dir {experiment}")
-    assert [e for e, _ in utils.list_checkpoints(experiment)] == [1]
+    assert [e for e, _ in checkpoints.list_checkpoints(experiment)] == [1]
 
 
 # ----------------------------------------------------------------------------
@@ -314,7 +316,7 @@ def test_resume_with_more_epochs_trains_on_and_never_rewrites_config_or_message(
     assert "already trained 2 of 2 epochs" in capsys.readouterr().out
     train.main(["--experiment_dir", copy, "--num_epochs", "3"])
     assert "Resuming" in capsys.readouterr().out
-    assert [e for e, _ in utils.list_checkpoints(copy)] == [1, 2, 3]
+    assert [e for e, _ in checkpoints.list_checkpoints(copy)] == [1, 2, 3]
     assert {name: open(os.path.join(copy, name), "rb").read() for name in before} == before
     with open(os.path.join(copy, "history.csv")) as f:
         assert [line.split(",")[0] for line in f.read().split()[1:]] == ["0", "1", "2"]
@@ -329,13 +331,13 @@ def test_interrupt_keeps_finished_epochs_and_resume_completes_the_rest(signum, m
             "--num_epochs", "40", "--batch_size", "2", "--rnn_size", "8", "--window_size", "8", "-m", "keep me"]
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while len(utils.list_checkpoints(experiment)) < 2 and time.time() < deadline and process.poll() is None:
+    while len(checkpoints.list_checkpoints(experiment)) < 2 and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0 and "Traceback" not in stderr
     assert f"resume with: python train.py --experiment_dir {experiment}" in stderr
-    kept = utils.list_checkpoints(experiment)
+    kept = checkpoints.list_checkpoints(experiment)
     assert 2 <= len(kept) < 40
     for _, path in kept:
         keras.saving.load_model(path)  # every completed epoch's checkpoint is whole
@@ -345,7 +347,7 @@ def test_interrupt_keeps_finished_epochs_and_resume_completes_the_rest(signum, m
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Resuming {experiment} after epoch {kept[-1][0]} of 40" in result.stdout
-    assert [e for e, _ in utils.list_checkpoints(experiment)] == list(range(1, 41))
+    assert [e for e, _ in checkpoints.list_checkpoints(experiment)] == list(range(1, 41))
     assert open(os.path.join(experiment, "config.json"), "rb").read() == config
     assert open(os.path.join(experiment, "message.txt")).read() == "keep me\n"
     assert not os.listdir(os.path.join(experiment, "checkpoints", "incomplete"))
@@ -366,5 +368,5 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(experiment, 
     text = error_of(lambda: train.main(["--experiment_dir", copy, "--num_epochs", "4"]))
     assert text.startswith("error: the training loss became NaN; the last good checkpoint is ")
     assert text.endswith("try a lower --learning_rate or --grad_clip") and "epoch002" in text
-    assert [e for e, _ in utils.list_checkpoints(copy)] == [1, 2]
+    assert [e for e, _ in checkpoints.list_checkpoints(copy)] == [1, 2]
     assert not os.listdir(os.path.join(copy, "checkpoints", "incomplete"))

@@ -10,8 +10,13 @@ import numpy as np
 import pretty_midi
 import pytest
 
+import checkpoints
 import media
+import melody_cache
+import midi_notes
 import sample
+import step_encoding
+import tensorflow_start
 import train
 import utils
 from conftest import write_midi
@@ -32,8 +37,8 @@ def trained(melody_dir, tmp_path):
 def test_train_writes_a_self_describing_experiment(trained, melody_dir):
     names = sorted(os.listdir(os.path.join(trained, "checkpoints")))
     assert names[:2] == ["epoch001-val_loss" + names[0][17:], "epoch002-val_loss" + names[1][17:]]
-    assert [e for e, _ in utils.list_checkpoints(trained)] == [1, 2]
-    config = utils.load_config(trained)
+    assert [e for e, _ in checkpoints.list_checkpoints(trained)] == [1, 2]
+    config = checkpoints.load_config(trained)
     for flag, value in vars(train.parse_args([])[0]).items():
         assert flag in config, flag
     assert config["window_size"] == 8 and config["num_classes"] == 129 and config["data_dir"] == melody_dir
@@ -117,7 +122,7 @@ def test_sampler_probabilities_match_model_predict_on_each_window(cell, num_laye
 
 def test_temperature_zero_always_takes_the_most_likely_step(trained):
     import keras
-    model = keras.saving.load_model(utils.list_checkpoints(trained)[-1][1])
+    model = keras.saving.load_model(checkpoints.list_checkpoints(trained)[-1][1])
     seeds = np.random.default_rng(0).integers(0, 129, (2, 8))
     generated = sample.generate(model, seeds, 6, 0.0, np.random.default_rng(0))
     melody = np.concatenate([seeds, generated], axis=1)
@@ -131,18 +136,18 @@ def test_sample_uses_the_latest_experiment_by_number(trained, tmp_path, monkeypa
     os.makedirs("experiments")
     os.rename(trained, "experiments/09")
     os.makedirs("experiments/10")  # a folder that is not an experiment is passed over
-    config = utils.load_config("experiments/09")
-    assert sample.find_experiment(None)[0] == os.path.join("experiments", "09")
+    config = checkpoints.load_config("experiments/09")
+    assert checkpoints.find_experiment(None)[0] == os.path.join("experiments", "09")
     os.makedirs("experiments/11")
     with open("experiments/11/config.json", "w") as f:
         json.dump(config, f)
     with pytest.raises(SystemExit, match="experiments/11 has no checkpoint yet"):
-        sample.find_experiment(None)
+        checkpoints.find_experiment(None)
 
 
 def test_sample_says_when_the_latest_checkpoint_is_not_the_best_and_evaluate_takes_the_same_flag(trained, capsys):
     import evaluate
-    first, second = [path for _, path in utils.list_checkpoints(trained)]
+    first, second = [path for _, path in checkpoints.list_checkpoints(trained)]
     best = first.replace(first[first.index("val_loss"):], "val_loss0.0001.keras")  # epoch 1 now looks best
     os.rename(first, best)
     flags = ["--experiment_dir", trained, "--num_files", "1", "--file_length", "4", "--seed", "1"]
@@ -172,8 +177,8 @@ def test_scripts_print_only_their_own_lines_and_one_line_per_epoch_to_a_file(mel
         result = subprocess.run([sys.executable] + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
         stderr = result.stderr.splitlines()
-        if any(os.path.exists(p) for p in utils.NVIDIA_DEVICES):  # there, TensorFlow's CUDA errors are kept
-            stderr = [line for line in stderr if not re.search("|".join(utils.NO_GPU_NOTES), line)]
+        if any(os.path.exists(p) for p in tensorflow_start.NVIDIA_DEVICES):  # there, TensorFlow's CUDA errors are kept
+            stderr = [line for line in stderr if not re.search("|".join(tensorflow_start.NO_GPU_NOTES), line)]
         assert stderr == []
         outputs.append(result.stdout)
     epochs = outputs[0][outputs[0].index("Epoch 1/2\n"):].splitlines()[:4]
@@ -222,11 +227,11 @@ def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(me
     train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1"] + TINY + LOOKBACK
                + ["--register", str(register)])
     with open(os.path.join(experiment, "config.json")) as f:
-        assert (json.load(f)["lookback"], utils.model_history(utils.load_config(experiment))) == ([3, 7], register or 7)
+        assert (json.load(f)["lookback"], utils.model_history(checkpoints.load_config(experiment))) == ([3, 7], register or 7)
     train.main(["--experiment_dir", experiment, "--num_epochs", "2"])  # resumes from epoch 1
-    (_, first), (_, second) = utils.list_checkpoints(experiment)
+    (_, first), (_, second) = checkpoints.list_checkpoints(experiment)
     model = keras.saving.load_model(second, safe_mode=True)  # stock layers only: no registration, no code
-    config = utils.load_config(experiment)
+    config = checkpoints.load_config(experiment)
     steps, starts = utils.make_windows([np.arange(2, 40, dtype=np.uint8)], 8, history=utils.model_history(config))
     data = utils.make_dataset(steps, starts, 8, 16, 130, lookback=[3, 7], register=register)
     before = keras.saving.load_model(first, safe_mode=True).predict(data, verbose=0)
@@ -235,7 +240,7 @@ def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(me
     assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.POSITION_BITS) and config["num_classes"] == 130
     assert [tuple(i.shape[1:]) for i in model.inputs[1:]] == [(2, 130)] + [(2, 130)] * bool(register)
     written = sample.main(["--experiment_dir", experiment, "--num_files", "2", "--file_length", "40", "--seed", "1"])
-    assert len(written) == 2 and all(utils.midi_to_notes(path)[0] for path in written)
+    assert len(written) == 2 and all(midi_notes.midi_to_notes(path)[0] for path in written)
 
 
 @pytest.mark.parametrize("register", [0, 9])
@@ -282,13 +287,13 @@ def test_each_file_records_what_made_it_and_the_page_keeps_every_run(trained, me
     sample.main(["--experiment_dir", trained, "--num_files", "3", "--file_length", "16", "--seed", "5", "--save_dir", out])
     sample.main(["--experiment_dir", trained, "--num_files", "2", "--file_length", "16", "--seed", "6", "--save_dir", out,
                  "--temperature", "0.5"])
-    (checkpoint,) = [os.path.basename(p) for e, p in utils.list_checkpoints(trained) if e == 2]
+    (checkpoint,) = [os.path.basename(p) for e, p in checkpoints.list_checkpoints(trained) if e == 2]
     for number, seed_window in zip(range(1, 6), np.concatenate(seen)):
         origin = media.load_origin(os.path.join(out, f"{number}.mid"))
         assert origin["experiment_dir"] == trained and origin["checkpoint"] == checkpoint
         assert (origin["seed"], origin["temperature"]) == ((5, 1.0) if number <= 3 else (6, 0.5))
         # the seed window is the named validation file's melody from the named step
-        (melody,), _ = utils.midi_to_steps(origin["seed_melody"])
+        (melody,), _ = step_encoding.midi_to_steps(origin["seed_melody"])
         assert os.path.dirname(origin["seed_melody"]) == melody_dir
         assert np.array_equal(melody[origin["seed_melody_step"]:][:8], seed_window)
     with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
@@ -314,12 +319,12 @@ def test_window_sources_name_the_melody_and_step_each_window_comes_from(history)
 def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_validation_files(tmp_path, monkeypatch):
     import keras
     monkeypatch.chdir(ROOT)  # as on a fresh clone: its config names data/midi
-    shipped = sample.SHIPPED_EXPERIMENT
-    ((_, checkpoint),) = utils.list_checkpoints(shipped)  # one checkpoint, the one sample.py picks
+    shipped = checkpoints.SHIPPED_EXPERIMENT
+    ((_, checkpoint),) = checkpoints.list_checkpoints(shipped)  # one checkpoint, the one sample.py picks
     model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
-    config = utils.load_config(shipped)
-    assert config["num_classes"] == utils.NUM_CLASSES[config["encoding"]]
-    assert config["steps_per_quarter"] == utils.STEPS_PER_QUARTER
+    config = checkpoints.load_config(shipped)
+    assert config["num_classes"] == step_encoding.NUM_CLASSES[config["encoding"]]
+    assert config["steps_per_quarter"] == midi_notes.STEPS_PER_QUARTER
     built = train.build_model(config)  # what this code makes of the config: the same inputs and output
     assert [tuple(x.shape) for x in model.inputs] == [tuple(x.shape) for x in built.inputs]
     assert model.output_shape == built.output_shape == (None, config["num_classes"])
@@ -367,7 +372,7 @@ def mixed_dir(tmp_path):
 def test_experiment_records_its_melody_options_and_lists_every_track_with_its_reason(mixed_dir, tmp_path):
     experiment = train.main(["--data_dir", mixed_dir, "--experiment_dir", str(tmp_path / "exp"), "--num_epochs", "1",
                              "--polyphony", "highest", "--tracks", "lead", "--normalize_key"] + TINY)
-    config = utils.load_config(experiment)
+    config = checkpoints.load_config(experiment)
     assert (config["polyphony"], config["tracks"], config["normalize_key"]) == ("highest", "lead", True)
     with open(os.path.join(experiment, "data.csv")) as f:
         rows = [(r["file"], r["track"], r["used"], r["reason"]) for r in csv.DictReader(f)]
@@ -378,7 +383,7 @@ def test_experiment_records_its_melody_options_and_lists_every_track_with_its_re
            ("short.mid", "0", "no", "monophonic, but no longer than the window of 8 steps"),
            ("broken.mid", "", "no", "file skipped: not a MIDI file (no MThd header)")])
     # the melodies learned: the piano's top line, moved from D major to C major
-    (piano,) = [f for f in utils.load_melodies(mixed_dir, quiet=True, **utils.melody_options(config))
+    (piano,) = [f for f in melody_cache.load_melodies(mixed_dir, quiet=True, **midi_notes.melody_options(config))
                 if f["path"] == "piano0.mid"]
     assert piano["melodies"][0][:8, 2].tolist() == [p + 10 for p in D_MAJOR]  # C5 major, not D5
 
@@ -395,7 +400,7 @@ def test_prime_file_and_evaluate_use_the_experiments_polyphony(mixed_dir, tmp_pa
     assert np.all(seen[0] == 52 + 1)  # the chord's top note, roll class
     import evaluate
     results = evaluate.main(["--experiment_dir", experiment, "--data_dir", mixed_dir])
-    windows = utils.load_config(experiment)["windows"]  # the piano pieces' too, which discard would drop
+    windows = checkpoints.load_config(experiment)["windows"]  # the piano pieces' too, which discard would drop
     assert results["windows_total"] == windows["train"] + windows["validation"]
 
 
