@@ -170,10 +170,11 @@ def find_experiment(experiment_dir, which="latest"):
     return experiment_dir, chosen[1]
 
 
-def load_checkpoint(path):
-    """The model and optimizer state of a checkpoint to resume from; one line if it cannot load."""
+def load_checkpoint(path, compile=True):
+    """The model of a checkpoint (with its optimizer state, to resume, unless compile=False); one
+    line if it cannot load."""
     import keras
     try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
-        return keras.saving.load_model(path, safe_mode=True)
+        return keras.saving.load_model(path, safe_mode=True, compile=compile)
     except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
         sys.exit(f"error: cannot load {path}: {str(e).splitlines()[0][:200]}")

@@ -181,8 +181,8 @@ def plot_histograms(path, generated, training, title=None):
 # ----------------------------------------------------------------------------
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def check_args(args):
+    """Every flag is checked before any work starts; a bad one is a one-line error."""
     for name in ["max_windows", "batch_size"]:
         if getattr(args, name) < 1:
             sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
@@ -192,15 +192,14 @@ def main(argv=None):
         sys.exit(f"error: --data_dir {args.data_dir} is not a folder; point it at MIDI files to score the model on")
     if args.generated_dir and not os.path.isdir(args.generated_dir):
         sys.exit(f"error: --generated_dir {args.generated_dir} is not a folder; point it at generated .mid files")
-    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
-    config = checkpoints.load_config(experiment_dir)
-    window_size, encoding, num_classes = config["window_size"], config["encoding"], config["num_classes"]
 
-    # data: the training files fit the baselines; the windows of the validation files (or of
-    # --data_dir) are scored
+
+def load_data(args, config, experiment_dir):
+    """(training files, which fit the baselines; files whose windows are scored, the validation files
+    or --data_dir's; a description of those windows)."""
+    window_size = config["window_size"]
     train_files = load_files(config["data_dir"], config, config["files"]["train"])
-    train_melodies = utils.files_to_steps(train_files, encoding)
-    if not any(len(m) > window_size for m in train_melodies):
+    if not any(len(m) > window_size for m in utils.files_to_steps(train_files, config["encoding"])):
         sys.exit(f"error: the experiment's training files are not under {config['data_dir']}; the baselines are "
                  f"fitted on them: run from the folder the experiment was trained in")
     if args.data_dir:
@@ -212,72 +211,57 @@ def main(argv=None):
     else:
         eval_files = load_files(config["data_dir"], config, config["files"]["validation"])
         description = f"{window_size} steps from the {len(eval_files)} validation files of {experiment_dir}"
-    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, encoding), window_size, utils.model_history(config))
+    return train_files, eval_files, description
+
+
+def choose_windows(args, config, experiment_dir, eval_files):
+    """(steps, starts, windows in all) of the windows scored: every one, or --max_windows of them,
+    a seeded random subset in order."""
+    window_size = config["window_size"]
+    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, config["encoding"]), window_size,
+                                       utils.model_history(config))
     if not len(starts):
         where = args.data_dir or f"the validation files of {experiment_dir} under {config['data_dir']}"
         sys.exit(f"error: no melody longer than the window of {window_size} sixteenth notes in {where}; "
                  f"pass --data_dir with other MIDI files")
     windows_total = len(starts)
-    if len(starts) > args.max_windows:  # a seeded random subset, in order
+    if len(starts) > args.max_windows:
         starts = np.sort(np.random.default_rng(args.seed).choice(starts, args.max_windows, replace=False))
-    x, y = utils.windows_at(steps, starts, window_size)  # x: (n, window_size) classes, y: (n,)
-    changes = y != x[:, -1]
-    survival = note_survival([m for f in eval_files for m in f["melodies"] if len(m)], encoding)
-    print(f"Notes that survive the {encoding} encoding (encode, then decode): {100 * survival:.2f}%")
+    return steps, starts, windows_total
 
-    # baselines, fitted on the training files
+
+def score_baselines(train_melodies, x, y, config, ngram_order):
+    """Both baselines, fitted on the training melodies -> ({name: (p_true, predicted)}, what they learned)."""
+    window_size, num_classes = config["window_size"], config["num_classes"]
     p_repeat = baselines.repeat_probability(train_melodies, window_size)
     repeat_p = baselines.repeat_last_probabilities(x[:, -1], y, p_repeat, num_classes)
-    ngram_order = min(args.ngram_order, window_size + 1)  # it sees no more than the window
-    if ngram_order < args.ngram_order:
-        print(f"The n-gram sees at most the window of {window_size} steps: order {ngram_order}, "
-              f"not {args.ngram_order}")
-    print(f"Fitting a {ngram_order}-gram on {len(train_melodies)} training melodies, scoring {len(y)} windows")
-    ngram = baselines.fit_ngram(train_melodies, ngram_order, num_classes)
-    ngram_p, ngram_best = baselines.score_ngram(ngram, x, y)
+    order = min(ngram_order, window_size + 1)  # it sees no more than the window
+    if order < ngram_order:
+        print(f"The n-gram sees at most the window of {window_size} steps: order {order}, not {ngram_order}")
+    print(f"Fitting a {order}-gram on {len(train_melodies)} training melodies, scoring {len(y)} windows")
+    ngram = baselines.fit_ngram(train_melodies, order, num_classes)
+    scores = {"repeat_last": (repeat_p, x[:, -1]), "ngram": baselines.score_ngram(ngram, x, y)}
+    return scores, {"repeat_probability": p_repeat, "ngram_order": order,
+                    "ngram_discounts": [level["discount"] for level in ngram["levels"]]}
 
-    # the model
-    keras = tensorflow_start.import_keras()  # imported late: flag errors above stay fast
-    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
-        model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
-    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
-        sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
+
+def load_model(checkpoint, config):
+    """The checkpoint's model, checked against what config.json says it takes and gives."""
+    tensorflow_start.import_keras()  # imported late: flag errors above stay fast
+    model = checkpoints.load_checkpoint(checkpoint, compile=False)
+    window_size, num_classes = config["window_size"], config["num_classes"]
     takes = tuple(model.inputs[0].shape[1:])
     inputs = 1 + bool(config.get("lookback")) + bool(config.get("register"))  # steps, lookback, register
     if model.output_shape[-1] != num_classes or takes[0] != window_size or len(model.inputs) != inputs:
         sys.exit(f"error: {checkpoint} takes {len(model.inputs)} inputs, windows of shape {takes}, and gives "
                  f"{model.output_shape[-1]} classes, but config.json says {inputs} inputs, windows of {window_size} "
                  f"steps and {num_classes} classes")
-    model_p, model_best = score_model(model, steps, starts, y, config, args.batch_size)
+    return model
 
-    prediction = {
-        "model": scoring.summarize_predictions(model_p, model_best, y, changes),
-        "repeat_last": scoring.summarize_predictions(repeat_p, x[:, -1], y, changes),
-        "ngram": scoring.summarize_predictions(ngram_p, ngram_best, y, changes),
-    }
-    epoch = int(checkpoints.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
-    print_prediction_table([(f"model, epoch {epoch}", prediction["model"]),
-                            (f"repeat last step (p={p_repeat:.3f})", prediction["repeat_last"]),
-                            (f"{ngram_order}-gram, Kneser-Ney", prediction["ngram"])],
-                           len(y), float(changes.mean()), description)
-    results = {
-        "experiment_dir": experiment_dir,
-        "checkpoint": checkpoint,
-        "data": args.data_dir or "validation files",
-        "encoding": encoding,
-        "window_size": window_size,
-        "windows": len(y),
-        "windows_total": windows_total,
-        "change_share": float(changes.mean()),
-        "note_survival": survival,
-        "repeat_probability": p_repeat,
-        "ngram_order": ngram_order,
-        "ngram_discounts": [level["discount"] for level in ngram["levels"]],
-        "prediction": prediction,
-        "music": None,
-    }
 
-    # music and structure of the generated files, the training melodies and the validation melodies
+def measure_music(args, config, experiment_dir, train_files, eval_files):
+    """Music and structure of the generated files, the training melodies and the validation melodies:
+    printed, with the histograms drawn -> (results["music"], the figure's path or None)."""
     generated_dir = args.generated_dir or os.path.join(experiment_dir, "generated")
     generated, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [])
     for note in notes:
@@ -289,8 +273,10 @@ def main(argv=None):
                 "generated": generated}
     onset = {name: [step_encoding.notes_to_steps(m, "onset") for m in found] for name, found in melodies.items()}
     in_training = {bars: music_stats.index_segments(onset["training"], bars) for bars in [2, 4]}
-    in_seed_sources = {bars: in_training[bars] | music_stats.index_segments(onset["validation"], bars) for bars in [2, 4]}
-    columns = [(name, dict(music_stats.music_statistics(melodies[name]), **music_stats.structure_statistics(onset[name], indexes)))
+    in_seed_sources = {bars: in_training[bars] | music_stats.index_segments(onset["validation"], bars)
+                       for bars in [2, 4]}
+    columns = [(name, dict(music_stats.music_statistics(melodies[name]),
+                           **music_stats.structure_statistics(onset[name], indexes)))
                for name, indexes in [("generated", in_seed_sources), ("training", None), ("validation", in_training)]
                if melodies[name]]
     music = dict(columns)
@@ -299,9 +285,9 @@ def main(argv=None):
     if generated:
         overlaps = {
             "pitch_class": music_stats.histogram_overlap(music["generated"]["pitch_class_histogram"],
-                                             music["training"]["pitch_class_histogram"]),
+                                                         music["training"]["pitch_class_histogram"]),
             "note_length": music_stats.histogram_overlap(music["generated"]["note_length_histogram"],
-                                             music["training"]["note_length_histogram"]),
+                                                         music["training"]["note_length_histogram"]),
         }
         figure_path = safe_write.free_path(args.figure or os.path.join(experiment_dir, "evaluation.png"))
         plot_histograms(figure_path, music["generated"], music["training"],
@@ -310,11 +296,12 @@ def main(argv=None):
     if not generated:
         print(f"\nNo generated melody to measure: no .mid file with notes in {generated_dir}; "
               f"make some with: python sample.py --experiment_dir {experiment_dir}")
-    results["music"] = dict(music, generated_dir=generated_dir, overlap=overlaps)
+    return dict(music, generated_dir=generated_dir, overlap=overlaps), figure_path
 
-    # files: never overwrite an earlier evaluation
+
+def write_results(results, experiment_dir, figure_path, figure_default):
+    """evaluation.json (evaluation-2.json, ... when it exists: never overwrite an earlier evaluation)."""
     json_path = safe_write.free_path(os.path.join(experiment_dir, "evaluation.json"))
-    results["figure"] = figure_path
 
     def write(tmp):
         with open(tmp, "w") as f:
@@ -323,9 +310,46 @@ def main(argv=None):
     safe_write.write_atomic(json_path, write)
     print()
     for path, default in [(json_path, os.path.join(experiment_dir, "evaluation.json")),
-                          (figure_path, args.figure or os.path.join(experiment_dir, "evaluation.png"))]:
+                          (figure_path, figure_default)]:
         if path:
             print(f"Wrote {path}" + (f" ({default} already exists)" if path != default else ""))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
+    config = checkpoints.load_config(experiment_dir)
+    encoding = config["encoding"]
+
+    # data: the training files fit the baselines; the windows of the validation files (or of
+    # --data_dir) are scored
+    train_files, eval_files, description = load_data(args, config, experiment_dir)
+    steps, starts, windows_total = choose_windows(args, config, experiment_dir, eval_files)
+    x, y = utils.windows_at(steps, starts, config["window_size"])  # x: (n, window_size) classes, y: (n,)
+    changes = y != x[:, -1]
+    survival = note_survival([m for f in eval_files for m in f["melodies"] if len(m)], encoding)
+    print(f"Notes that survive the {encoding} encoding (encode, then decode): {100 * survival:.2f}%")
+
+    # next-step prediction: the baselines, then the model, on the same windows
+    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding), x, y, config, args.ngram_order)
+    model = load_model(checkpoint, config)
+    scores = {"model": score_model(model, steps, starts, y, config, args.batch_size), **scores}
+    prediction = {name: scoring.summarize_predictions(p_true, predicted, y, changes)
+                  for name, (p_true, predicted) in scores.items()}
+    epoch = int(checkpoints.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
+    print_prediction_table([(f"model, epoch {epoch}", prediction["model"]),
+                            (f"repeat last step (p={learned['repeat_probability']:.3f})", prediction["repeat_last"]),
+                            (f"{learned['ngram_order']}-gram, Kneser-Ney", prediction["ngram"])],
+                           len(y), float(changes.mean()), description)
+
+    # music statistics, then the files
+    music, figure_path = measure_music(args, config, experiment_dir, train_files, eval_files)
+    results = {"experiment_dir": experiment_dir, "checkpoint": checkpoint, "data": args.data_dir or "validation files",
+               "encoding": encoding, "window_size": config["window_size"], "windows": len(y),
+               "windows_total": windows_total, "change_share": float(changes.mean()), "note_survival": survival,
+               **learned, "prediction": prediction, "music": music, "figure": figure_path}
+    write_results(results, experiment_dir, figure_path, args.figure or os.path.join(experiment_dir, "evaluation.png"))
     return results
 
 

@@ -192,8 +192,8 @@ def next_free_number(save_dir):
     return max(numbers, default=0) + 1
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def check_args(args):
+    """Every flag is checked before any work starts; returns (key or None, General MIDI program)."""
     for name in ["num_files", "file_length"]:
         if getattr(args, name) < 1:
             sys.exit(f"error: --{name} must be at least 1, got {getattr(args, name)}")
@@ -205,54 +205,41 @@ def main(argv=None):
         key = scales.parse_key(args.key) if args.key else None
     except ValueError as e:
         sys.exit(f"error: --key {e}")
-    program = parse_instrument(args.midi_instrument)
-    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
-    config = checkpoints.load_config(experiment_dir)
-    window_size, encoding = config["window_size"], config["encoding"]
-    melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
-    if args.wav and not os.path.isfile(media.find_soundfont()):
+    return key, parse_instrument(args.midi_instrument)
+
+
+def check_soundfont(wav):
+    if wav and not os.path.isfile(media.find_soundfont()):
         sys.exit(f"error: the soundfont {media.find_soundfont()} named by the SOUNDFONT environment variable "
                  f"does not exist; point SOUNDFONT at a General MIDI .sf2 file, or unset it")
 
-    # seeds: a random window of the seed melodies for each file
-    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
-    rng = np.random.default_rng(seed)
-    lookback, register = config.get("lookback", []), config.get("register", 0)
-    history = utils.model_history(config)
+
+def choose_seeds(config, melodies, num_files, rng):
+    """A random window of the seed melodies for each file -> (seeds, chosen starts, every start).
+
+    seeds: (num_files, history + window_size) classes; a lookback model reads the seed window as a
+    tune's opening, silence before it, so that it builds its phrases on the seed instead of
+    reciting the rest of the seed's tune. starts: every window start of utils.make_windows.
+    """
+    window_size, history = config["window_size"], utils.model_history(config)
     steps, starts = utils.make_windows(melodies, window_size, history)
     candidates = starts
-    if lookback:  # a lookback model knows bars: begin each file on a bar line of its seed melody
+    if config.get("lookback"):  # a lookback model knows bars: begin each file on a bar line of its seed melody
         on_bar_line = starts[(starts + window_size) % midi_notes.STEPS_PER_BAR == 0]
         candidates = on_bar_line if len(on_bar_line) else starts
-    chosen = rng.choice(candidates, size=args.num_files)
+    chosen = rng.choice(candidates, size=num_files)
     seeds, _ = utils.windows_at(steps, chosen, window_size)
-    # a lookback model reads the seed window as a tune's opening, silence before it, so that it builds
-    # its phrases on the seed instead of reciting the rest of the seed's tune
-    seeds = np.pad(seeds, ((0, 0), (history, 0)))  # (num_files, history + window_size)
+    return np.pad(seeds, ((0, 0), (history, 0))), chosen, starts
 
-    keras = tensorflow_start.import_keras()
-    print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
-          f"(seed {seed}, temperature {args.temperature})")
-    try:  # safe mode: a checkpoint holding code (a Lambda layer, say) is refused, never run
-        model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
-    except Exception as e:  # noqa: BLE001 -- any unloadable checkpoint is a one-line error
-        sys.exit(f"error: cannot load {checkpoint}: {str(e).splitlines()[0][:200]}")
-    with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
-        generated = generate(model, seeds, args.file_length, args.temperature, rng, lookback,
-                             positions=chosen % midi_notes.STEPS_PER_BAR,  # the seed is bar 1 of the form
-                             register=register)
 
-    qpm = args.tempo or config.get("qpm") or 120.0
-    save_dir = args.save_dir or os.path.join(experiment_dir, "generated")
+def write_files(args, config, origin, seeds, generated, sources, key, program):
+    """N.mid, N.json, N.png (and N.wav) for each generated melody, then index.html; returns the .mid paths."""
+    encoding = config["encoding"]
+    save_dir = args.save_dir or os.path.join(origin["experiment_dir"], "generated")
     os.makedirs(save_dir, exist_ok=True)
     first = next_free_number(save_dir)
-    # what made these files, kept beside each in N.json for index.html
-    origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
-              "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
-              "tempo": qpm, "written": time.strftime("%Y-%m-%d %H:%M")}
-    sources = find_window_sources(melodies, names, window_size, starts, chosen)
     written = []
-    for i, (seed_steps, melody, source) in enumerate(zip(seeds[:, history:], generated, sources)):
+    for i, (seed_steps, melody, source) in enumerate(zip(seeds, generated, sources)):
         path = os.path.join(save_dir, f"{first + i}.mid")
         if key is not None:
             moved = move_to_key(seed_steps, melody, scales.major_tonic(key), encoding)
@@ -260,7 +247,7 @@ def main(argv=None):
                 print(f"  {path}: its notes span too wide to move to --key {args.key} within MIDI pitches "
                       f"0..127; written as generated")
             seed_steps, melody = moved or (seed_steps, melody)
-        midi = step_encoding.steps_to_midi(melody, qpm=qpm, program=program, encoding=encoding)
+        midi = step_encoding.steps_to_midi(melody, qpm=origin["tempo"], program=program, encoding=encoding)
         safe_write.write_atomic(path, midi.write)
         media.save_origin(path, dict(origin, **source))
         # the picture shows the seed (not in the MIDI file) before what the model wrote
@@ -277,6 +264,38 @@ def main(argv=None):
     media.write_index(save_dir)
     print(f"Open {os.path.join(save_dir, 'index.html')} in a browser to look and listen")
     return written
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    key, program = check_args(args)
+    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
+    config = checkpoints.load_config(experiment_dir)
+    melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
+    check_soundfont(args.wav)
+
+    # seeds: a random window of the seed melodies for each file
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
+    rng = np.random.default_rng(seed)
+    seeds, chosen, starts = choose_seeds(config, melodies, args.num_files, rng)
+
+    # the model, and what it writes after each seed
+    tensorflow_start.import_keras()
+    print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
+          f"(seed {seed}, temperature {args.temperature})")
+    model = checkpoints.load_checkpoint(checkpoint, compile=False)
+    with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
+        generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
+                             positions=chosen % midi_notes.STEPS_PER_BAR,  # the seed is bar 1 of the form
+                             register=config.get("register", 0))
+
+    # files: what made them, kept beside each in N.json for index.html, and the seed each began from
+    origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
+              "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
+              "tempo": args.tempo or config.get("qpm") or 120.0, "written": time.strftime("%Y-%m-%d %H:%M")}
+    sources = find_window_sources(melodies, names, config["window_size"], starts, chosen)
+    history = utils.model_history(config)
+    return write_files(args, config, origin, seeds[:, history:], generated, sources, key, program)
 
 
 if __name__ == "__main__":
