@@ -19,9 +19,9 @@ sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modu
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import melody_cache  # noqa: E402 -- needs the path above
-import step_encoding
-import tensorflow_start
-import utils
+import step_encoding  # noqa: E402
+import tensorflow_start  # noqa: E402
+import utils  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -36,8 +36,8 @@ sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modu
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import melody_cache  # noqa: E402 -- needs the path above
-import step_encoding
-import utils
+import step_encoding  # noqa: E402
+import utils  # noqa: E402
 
 NUM_CLASSES = step_encoding.NUM_CLASSES["roll"]  # 129: rest, then pitches 0..127
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this

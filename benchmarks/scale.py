@@ -38,10 +38,10 @@ sys.path.insert(0, ROOT)  # this script lives in benchmarks/; the project's modu
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import melody_cache  # noqa: E402 -- needs the path above
-import midi_notes
-import step_encoding
-import train
-import utils
+import midi_notes  # noqa: E402
+import step_encoding  # noqa: E402
+import train  # noqa: E402
+import utils  # noqa: E402
 
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this
 

@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
-import media
-import midi_notes
+import media  # noqa: E402
+import midi_notes  # noqa: E402
 
 
 def parse_args(argv=None):
