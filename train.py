@@ -6,6 +6,7 @@
     tensorboard --logdir experiments                          # watch and compare runs
 """
 import argparse
+import csv
 import math
 import os
 import shutil
@@ -26,7 +27,10 @@ import utils
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
 
 # flags a resume may change: they do not touch the model or the data split
-RESUME_FLAGS = {"experiment_dir", "num_epochs", "n_jobs", "max_files_in_ram", "distribute"}
+RESUME_FLAGS = {"experiment_dir", "num_epochs", "patience", "n_jobs", "max_files_in_ram", "distribute"}
+# --init_from: the source experiment's model and encoding; a new experiment takes them, and refuses a flag
+# that says otherwise (dropout only acts in training: the new experiment takes the source's unless given)
+SOURCE_FLAGS = ["encoding", "window_size", "lookback", "register", "normalize_key", "cell", "rnn_size", "num_layers"]
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
 CELLS = ["lstm", "gru", "rnn"]
 
@@ -57,6 +61,9 @@ def build_parser():
     parser.add_argument("--learning_rate", type=float, default=None, help="initial learning rate (default: the optimizer's own, 0.001 for adam)")
     parser.add_argument("--grad_clip", type=float, default=5.0, help="clip the global norm of the gradients to this; 0 turns clipping off (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the file split, initial weights and shuffling (default: %(default)s)")
+    parser.add_argument("--patience", type=int, default=0, help="stop once the validation loss has not improved for this many epochs, counted across resumes (default: %(default)s, off: train every --num_epochs)")
+    parser.add_argument("--init_from", default=None, metavar="EXPERIMENT_DIR", help="start from the model of this experiment (its weights, model and encoding flags) and train it on --data_dir, e.g. experiments/pretrained (default: none, a new model)")
+    parser.add_argument("--init_checkpoint", default="best", help="with --init_from: its checkpoint to start from, latest, best (lowest validation loss) or an epoch number (default: %(default)s)")
     parser.add_argument("--distribute", choices=distribute.DISTRIBUTE, default="none", help="none: one device (a GPU when visible); mirrored: every GPU of this machine; multi_worker: the machines named in TF_CONFIG (default: %(default)s)")
     # output
     parser.add_argument("--experiment_dir", default=None, help="folder for checkpoints, logs and config; an existing experiment is resumed (default: a new experiments/NN)")
@@ -94,6 +101,10 @@ def check_args(args):
                  "add, for example, --lookback 16 32 64 128")
     if not 0 <= args.transpose <= 127:
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
+    if args.patience < 0:
+        sys.exit(f"error: --patience must be 0 (off) or a number of epochs, got {args.patience}")
+    if args.init_checkpoint not in ("latest", "best") and not args.init_checkpoint.isdigit():
+        sys.exit(f"error: --init_checkpoint must be latest, best or an epoch number, got {args.init_checkpoint!r}")
 
 
 def check_data_dir(data_dir):
@@ -116,7 +127,55 @@ def read_experiment(args, given):
         return config, True
     if path and os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
         sys.exit(f"error: {path} exists and is not an experiment (no config.json); choose another --experiment_dir")
-    return dict(vars(args)), False
+    config = dict(vars(args))
+    if config["init_from"]:
+        take_source_model(config, given)
+    elif "init_checkpoint" in given:
+        sys.exit("error: --init_checkpoint chooses a checkpoint of --init_from's experiment; add --init_from")
+    return config, False
+
+
+def show_flag(value):
+    """A flag's value as typed: [16, 32] -> '16 32'."""
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def take_source_model(config, given):
+    """--init_from: the source experiment's model and encoding flags go into config, with the path of
+    the checkpoint whose weights the new model starts from (initial_weights); never its checkpoints."""
+    source, which = config["init_from"], config["init_checkpoint"]
+    if not os.path.exists(os.path.join(source, "config.json")):
+        sys.exit(f"error: --init_from {source} is not an experiment (no config.json); pass a folder made by "
+                 f"train.py, such as experiments/pretrained")
+    chosen = checkpoints.choose_checkpoint(source, which, set_aside=False)  # the source is not ours to change
+    if chosen is None:
+        kept = checkpoints.list_checkpoints(source)
+        sys.exit(f"error: --init_from {source} has no checkpoint to start from" if not kept else
+                 f"error: --init_from {source} has no whole checkpoint of epoch {which}; it has epochs "
+                 f"{checkpoints.describe_epochs([e for e, _ in kept])}: pass one of them to --init_checkpoint")
+    source_config = checkpoints.load_config(source)
+    for name in SOURCE_FLAGS:
+        value = source_config.get(name, build_parser().get_default(name))  # older experiments: the defaults
+        if name in given and config[name] != value:
+            sys.exit(f"error: --{name} {show_flag(config[name])} contradicts the model of --init_from {source}, "
+                     f"trained with --{name} {show_flag(value)}; drop --{name}, or train a new model without --init_from")
+        config[name] = value
+    if "dropout" not in given:
+        config["dropout"] = source_config.get("dropout", config["dropout"])
+    config["initial_weights"] = chosen[1]
+
+
+def start_model(config):
+    """A new model: built from the config and, with --init_from, given the weights of the source's checkpoint."""
+    model = build_model(config)
+    if config.get("initial_weights"):
+        source = checkpoints.load_checkpoint(config["initial_weights"], compile=False)
+        try:
+            model.set_weights(source.get_weights())
+        except ValueError as e:
+            sys.exit(f"error: the weights of {config['initial_weights']} do not fit this experiment's model: "
+                     f"{str(e).splitlines()[0][:200]}")
+    return model
 
 
 def load_data(config, resuming):
@@ -283,8 +342,41 @@ def make_datasets(config, train_windows, val_windows):
     return train_data.with_options(pipeline), val_data.with_options(pipeline)
 
 
-def make_callbacks(keras, experiment_dir, backup_dir, chief, steps_per_epoch, raise_if_interrupted):
-    """Every worker backs up and stops on NaN; only the chief writes checkpoints and logs."""
+def epochs_since_best(experiment_dir, done):
+    """(lowest validation loss of the first `done` epochs, epochs trained since it), or None before any.
+
+    Read from history.csv, which keeps each epoch's loss whole (a checkpoint's name rounds it).
+    """
+    losses = {}  # 0-based epoch -> validation loss; a later row of an epoch trained again wins
+    path = os.path.join(experiment_dir, "history.csv")
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if int(row["epoch"]) < done and math.isfinite(float(row["val_loss"])):
+                    losses[int(row["epoch"])] = float(row["val_loss"])
+    if not losses:
+        return None
+    best = min(losses, key=lambda epoch: (losses[epoch], epoch))
+    return losses[best], done - 1 - best
+
+
+def make_early_stopping(keras, experiment_dir, done, patience):
+    """Keras' EarlyStopping, told on a resume what the epochs before it scored: it starts each fit afresh."""
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=1)
+    before = epochs_since_best(experiment_dir, done)
+    if not before:
+        return [stop]
+
+    def restore(logs=None):  # runs after EarlyStopping's own on_train_begin has reset it
+        stop.best, stop.wait = before
+
+    return [stop, keras.callbacks.LambdaCallback(on_train_begin=restore)]
+
+
+def make_callbacks(keras, config, backup_dir, chief, done, steps_per_epoch, raise_if_interrupted):
+    """Every worker backs up and stops on NaN (and, with --patience, early); only the chief writes
+    checkpoints and logs."""
+    experiment_dir = config["experiment_dir"]
     callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir, save_freq=min(1000, steps_per_epoch), double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
@@ -297,6 +389,8 @@ def make_callbacks(keras, experiment_dir, backup_dir, chief, steps_per_epoch, ra
             keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: publish_checkpoint(experiment_dir, epoch, logs)),
         ]
     callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+    if config.get("patience"):
+        callbacks += make_early_stopping(keras, experiment_dir, done, config["patience"])
     if chief:
         callbacks += [
             keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
@@ -343,10 +437,15 @@ def main(argv=None):
     latest = checkpoints.choose_checkpoint(experiment_dir, "latest", set_aside=chief)
     done = latest[0] if latest else 0
     with strategy.scope():  # the variables are made here, one copy per replica
-        model = checkpoints.load_checkpoint(latest[1]) if latest else build_model(config)
+        model = checkpoints.load_checkpoint(latest[1]) if latest else start_model(config)
     if done >= config["num_epochs"]:
         print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
               f"pass a larger --num_epochs to train on")
+        return experiment_dir
+    before = epochs_since_best(experiment_dir, done)
+    if config.get("patience") and before and before[1] >= config["patience"]:
+        print(f"{experiment_dir} stopped early: its validation loss has not improved for {before[1]} epochs "
+              f"(--patience {config['patience']}); its best checkpoint is epoch {done - before[1]}")
         return experiment_dir
     if resuming:
         print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
@@ -357,7 +456,7 @@ def main(argv=None):
 
     # training: every worker trains; only the chief writes checkpoints and logs
     backup_dir = distribute.prepare_backup(experiment_dir, done, chief)
-    callbacks = make_callbacks(keras, experiment_dir, backup_dir, chief,
+    callbacks = make_callbacks(keras, config, backup_dir, chief, done,
                                math.ceil(windows["train"] / config["batch_size"]), raise_if_interrupted)
     try:
         # one line per epoch when the output goes to a file, not a bar redrawn after every step
