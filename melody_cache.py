@@ -131,13 +131,13 @@ def parse_files(paths, n_jobs=1, max_files_in_ram=25, quiet=False, polyphony="di
 
 
 def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=None, polyphony="discard",
-                  tracks="all", normalize_key=False):
+                  tracks="all", normalize_key=False, max_hold=0):
     """Every MIDI file under data_dir -> list of {path, sha1, melodies, **info}; cached per folder.
 
     path is relative to data_dir. Each file is parsed once per polyphony rule: later calls read
     the cache, and only parse files that are new or changed; files no longer in the folder are
     dropped from it. With subset (paths relative to data_dir), only those files are read, and the
-    cache keeps the others. tracks and normalize_key: see choose_melodies.
+    cache keeps the others. tracks, normalize_key and max_hold: see choose_melodies.
     """
     say = (lambda *a: None) if quiet else print
     paths = find_midi_files(data_dir)
@@ -173,6 +173,6 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=N
             melodies, info = [], {"skipped": "cannot be read, or over the size limit", "recovered": None,
                                   "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None, "track_table": []}
         else:
-            melodies, info = midi_notes.choose_melodies(*cached[sha], tracks, normalize_key)
+            melodies, info = midi_notes.choose_melodies(*cached[sha], tracks, normalize_key, max_hold)
         files.append(dict(info, path=os.path.relpath(path, data_dir), sha1=sha, melodies=melodies))
     return files

@@ -223,12 +223,28 @@ def pick_lead(melodies):
     return int(candidates[np.argmax(medians[candidates])])
 
 
-def choose_melodies(melodies, info, tracks="all", normalize_key=False):
+def shorten_holds(notes, max_hold):
+    """Notes held longer than max_hold steps end there; a rest longer than max_hold (a held note's
+    tail included) loses whole bars until it fits, so every later note keeps its place in the bar.
+
+    notes: (n, 3) [start_step, end_step, pitch]. A sustained top voice that the highest-notes rule
+    follows for dozens of bars, or a lead that rests while the band plays on, is not a melody to learn.
+    """
+    start, end, pitch = notes[:, 0], np.minimum(notes[:, 1], notes[:, 0] + max_hold), notes[:, 2]
+    rests = start[1:] - end[:-1]  # (n - 1,) steps of rest before each next note
+    cut = np.where(rests > max_hold, -(-(rests - max_hold) // STEPS_PER_BAR) * STEPS_PER_BAR, 0)
+    cut = np.minimum(cut, rests // STEPS_PER_BAR * STEPS_PER_BAR)  # never more than the rest holds
+    shift = np.concatenate([[0], np.cumsum(cut)])
+    return np.stack([start - shift, end - shift, pitch], axis=1).astype(notes.dtype)
+
+
+def choose_melodies(melodies, info, tracks="all", normalize_key=False, max_hold=0):
     """A file's melodies as an experiment learns them -> new (melodies, info).
 
     tracks: "all" melodies, or only the "lead" (pick_lead; the other tracks are marked "not the
     lead" in the track table). normalize_key: move each melody to C major or A minor, by the
     major or minor scale it fits best, as near its own register as the MIDI range allows.
+    max_hold > 0: shorten_holds.
     """
     table = [dict(row) for row in info["track_table"]]
     if tracks == "lead" and len(melodies) > 1:
@@ -239,10 +255,12 @@ def choose_melodies(melodies, info, tracks="all", normalize_key=False):
         melodies = [melodies[lead]]
     if normalize_key:
         melodies = [scales.transpose_notes(m, scales.key_shift(m[:, 2], 0) or 0) for m in melodies]
+    if max_hold:
+        melodies = [shorten_holds(m, max_hold) for m in melodies]
     return melodies, dict(info, tracks=len(melodies), track_table=table)
 
 
 def melody_options(config):
     """How an experiment turns files into melodies, from its config.json (older ones: the defaults)."""
     return {"polyphony": config.get("polyphony", "discard"), "tracks": config.get("tracks", "all"),
-            "normalize_key": config.get("normalize_key", False)}
+            "normalize_key": config.get("normalize_key", False), "max_hold": config.get("max_hold", 0)}

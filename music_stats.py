@@ -71,6 +71,11 @@ def music_statistics(melodies):
         "longest_repeated_run": max(runs),  # notes
         "mean_longest_repeated_run_per_melody": float(np.mean(runs)),
         "in_scale_share": float(np.mean([scales.in_scale_share(m[:, 2]) for m in melodies])),
+        # notes held a bar or longer, and the steps inside them: a melody stuck on one note
+        "held_bar_share": float(np.mean(lengths >= midi_notes.STEPS_PER_BAR)),
+        "held_bar_step_share": float(lengths[lengths >= midi_notes.STEPS_PER_BAR].sum() / len(steps)),
+        "melodies_with_a_4_bar_note": float(np.mean([(m[:, 1] - m[:, 0]).max() >= 4 * midi_notes.STEPS_PER_BAR
+                                                     for m in melodies])),
         "pitch_class_histogram": pitch_class_histogram(pitches).tolist(),
         "note_length_histogram": note_length_histogram(lengths).tolist(),
     }

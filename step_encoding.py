@@ -56,9 +56,10 @@ def steps_to_midi(steps, qpm=120.0, program=0, encoding="roll", velocity=90):
     return midi
 
 
-def midi_to_steps(path, encoding="roll", polyphony="discard", tracks="all", normalize_key=False):
+def midi_to_steps(path, encoding="roll", polyphony="discard", tracks="all", normalize_key=False, max_hold=0):
     """A MIDI file -> (its melodies as uint8 class arrays, info), as midi_to_notes and choose_melodies."""
-    melodies, info = midi_notes.choose_melodies(*midi_notes.midi_to_notes(path, polyphony), tracks, normalize_key)
+    melodies, info = midi_notes.choose_melodies(*midi_notes.midi_to_notes(path, polyphony), tracks, normalize_key,
+                                                max_hold)
     return [notes_to_steps(notes, encoding) for notes in melodies], info
 
 

@@ -42,6 +42,7 @@ def build_parser():
     parser.add_argument("--polyphony", choices=midi_notes.POLYPHONY, default="discard", help="a track where notes sound together: discard it, or keep its highest note at each step (default: %(default)s)")
     parser.add_argument("--tracks", choices=midi_notes.TRACKS, default="all", help="learn every track that gives a melody, or only each file's lead: the highest median pitch among its melodies with at least a quarter of the notes of its busiest (default: %(default)s)")
     parser.add_argument("--normalize_key", action="store_true", help="move each melody to C major or A minor, by the major or minor scale it fits best (default: off)")
+    parser.add_argument("--max_hold", type=int, default=0, metavar="STEPS", help="a note held longer than this many sixteenth notes ends there, and a longer rest loses whole bars until it fits, e.g. 32 for 2 bars (default: %(default)s, off)")
     parser.add_argument("--window_size", type=int, default=20, help="steps the model sees to predict the next one, in sixteenth notes (default: %(default)s)")
     parser.add_argument("--encoding", choices=list(step_encoding.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
     parser.add_argument("--transpose", type=int, default=0, help="shift each training window by a random number of semitones in [-N, N] (default: %(default)s, off)")
@@ -101,6 +102,9 @@ def check_args(args):
                  "add, for example, --lookback 16 32 64 128")
     if not 0 <= args.transpose <= 127:
         sys.exit(f"error: --transpose must be in [0, 127] semitones, got {args.transpose}")
+    if args.max_hold and args.max_hold < midi_notes.STEPS_PER_BAR:
+        sys.exit(f"error: --max_hold must be 0 (off) or at least a bar, {midi_notes.STEPS_PER_BAR} sixteenth notes, "
+                 f"got {args.max_hold}")
     if args.patience < 0:
         sys.exit(f"error: --patience must be 0 (off) or a number of epochs, got {args.patience}")
     if args.init_checkpoint not in ("latest", "best") and not args.init_checkpoint.isdigit():

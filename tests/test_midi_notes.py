@@ -1,6 +1,7 @@
 """Promises of midi_notes.py: the grid, monophony, the highest notes, the lead, odd files."""
 import os
 
+import numpy as np
 import pretty_midi
 
 import melody_cache
@@ -150,7 +151,8 @@ def test_key_normalization_puts_a_d_major_tune_in_c_major(tmp_path):
 
 
 def test_experiments_without_the_newer_keys_use_the_older_rules():
-    assert midi_notes.melody_options({}) == {"polyphony": "discard", "tracks": "all", "normalize_key": False}
+    assert midi_notes.melody_options({}) == {"polyphony": "discard", "tracks": "all", "normalize_key": False,
+                                             "max_hold": 0}
 
 
 def rmid(midi_bytes):
@@ -181,3 +183,13 @@ def test_a_file_with_smpte_time_division_is_skipped_saying_so(tmp_path):
     melodies, info = midi_notes.midi_to_notes(str(tmp_path / "smpte.mid"))
     assert melodies == [] and info["skipped"].startswith("SMPTE time division")
     assert "ticks per quarter note" in info["skipped"]
+
+
+def test_max_hold_ends_long_notes_and_takes_whole_bars_out_of_long_rests():
+    notes = np.array([[0, 4, 60], [4, 104, 62], [104, 108, 64], [148, 150, 65], [150, 152, 67]])
+    shortened = midi_notes.shorten_holds(notes, 32)
+    # the 100-step note ends after 32 steps; the 68 steps of rest it leaves lose 3 bars, and the
+    # 40-step rest after 64 loses 1: every later note stays on the same step of its bar
+    assert shortened.tolist() == [[0, 4, 60], [4, 36, 62], [56, 60, 64], [84, 86, 65], [86, 88, 67]]
+    assert np.all((shortened[:, 0] - notes[:, 0]) % midi_notes.STEPS_PER_BAR == 0)
+    assert np.array_equal(midi_notes.shorten_holds(notes, 200), notes)  # nothing that long: unchanged

@@ -55,6 +55,16 @@ def test_music_statistics_of_a_known_melody():
     assert stats["longest_repeated_run"] == 2 and stats["in_scale_share"] == 1.0
     assert sum(stats["pitch_class_histogram"]) == pytest.approx(1)
     assert stats["note_length_histogram"][1] == pytest.approx(3 / 5)  # three notes of 2 steps
+    assert stats["held_bar_share"] == 0 and stats["melodies_with_a_4_bar_note"] == 0
+
+
+def test_notes_held_a_bar_or_more_are_counted_with_the_steps_inside_them():
+    stuck = notes((60, 64), (62, 2), (64, 14))  # 4 bars on one note, then 16 steps of tune
+    tune = notes((60, 16), (62, 16))  # two whole-bar notes
+    stats = music_stats.music_statistics([stuck, tune])
+    assert stats["held_bar_share"] == pytest.approx(3 / 5)  # 64, 16 and 16 steps, of 5 notes
+    assert stats["held_bar_step_share"] == pytest.approx(96 / 112)
+    assert stats["melodies_with_a_4_bar_note"] == 0.5
 
 
 # ----------------------------------------------------------------------------
