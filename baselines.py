@@ -1,5 +1,6 @@
-"""Two predictors of the next step that a model must beat: repeat the last step, and a smoothed
-n-gram over classes, both fitted on an experiment's training melodies.
+"""Predictors of the next step that a model must beat: repeat the last step, a smoothed n-gram over
+classes, and IDyOM's prediction by partial matching, all fitted on an experiment's training melodies
+(PPM also on the melody being scored).
 """
 import numpy as np
 
@@ -125,3 +126,131 @@ def score_ngram(ngram, x, y, chunk=20000):
         p_true.append(p)
         predicted.append(best)
     return np.concatenate(p_true), np.concatenate(predicted)
+
+
+# ----------------------------------------------------------------------------
+# Baseline 3: prediction by partial matching, as IDyOM predicts melodies (Pearce 2005; Pearce and
+# Wiggins 2004): a long-term model fitted on the training melodies and a short-term model fitted on
+# the melody being scored up to the step before the target, averaged with equal weights. Both are
+# PPM with escape method C and blending (interpolated smoothing): at a context s of order k, with
+# T(s) symbols seen after it, q(s) of them distinct and c(s, x) of them x,
+#     P_k(x | s) = c(s, x) / (T(s) + q(s)) + q(s) / (T(s) + q(s)) * P_{k-1}(x | s without its oldest step)
+# down to a uniform P_{-1} over the classes. The long-term model picks its order as PPM* does (the
+# shortest context after which only one symbol was ever seen, else the longest context seen, up to
+# PPM_LONG_ORDER steps); the short-term model uses its longest context seen, up to PPM_SHORT_ORDER.
+
+PPM_LONG_ORDER = 40  # steps; longer contexts than this change nothing measurable on the bundled tunes
+PPM_SHORT_ORDER = 16
+HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: a context of any length hashes to one uint64
+
+
+def context_hashes(melody, order):
+    """(order + 1, len(melody)) uint64: row k hashes the k steps before each step (row 0: no context,
+    0); entries before step k have no context of order k and are 0 too."""
+    symbols = np.asarray(melody, dtype=np.uint64) + np.uint64(1)  # so that no step hashes to nothing
+    hashes = np.zeros((order + 1, len(symbols)), np.uint64)
+    power = np.uint64(1)
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64, on purpose
+        for k in range(1, min(order, len(symbols)) + 1):
+            hashes[k, k:] = hashes[k - 1, k:] + symbols[:-k] * power
+            power = power * HASH_BASE
+    return hashes
+
+
+def pair_keys(contexts, symbols, num_classes):
+    """uint64 keys of (context hash, next symbol) pairs."""
+    with np.errstate(over="ignore"):
+        return contexts * np.uint64(num_classes) + np.asarray(symbols, dtype=np.uint64)
+
+
+def fit_ppm(melodies, num_classes, order=PPM_LONG_ORDER):
+    """The long-term model of these melodies: per order, sorted context keys with their totals T and
+    distinct symbols q, and sorted (context, symbol) keys with their counts c."""
+    melodies = [np.asarray(m, np.int64) for m in melodies if len(m)]
+    hashes = [context_hashes(m, order) for m in melodies]
+    levels = []
+    for k in range(order + 1):
+        contexts = np.concatenate([np.zeros(0, np.uint64)] + [h[k, k:] for h in hashes])
+        symbols = np.concatenate([np.zeros(0, np.int64)] + [m[k:] for m in melodies])
+        pairs, first, counts = np.unique(pair_keys(contexts, symbols, num_classes), return_index=True,
+                                         return_counts=True)
+        context_keys, totals = np.unique(contexts, return_counts=True)
+        _, types = np.unique(contexts[first], return_counts=True)  # distinct symbols after each context
+        levels.append({"pairs": pairs, "counts": counts, "contexts": context_keys, "totals": totals, "types": types})
+    return {"order": order, "num_classes": num_classes, "levels": levels}
+
+
+def blend(counts, totals, types, used, num_classes):
+    """P(candidates) of interpolated PPM-C from per-order arrays, lowest order first: counts (orders,
+    n, m); totals, types (orders, n); used (orders, n) whether each order takes part."""
+    p = np.full(counts.shape[1:], 1.0 / num_classes)
+    for c, t, q, u in zip(counts, totals.astype(np.float64), types.astype(np.float64), used):
+        mixed = (c + q[:, None] * p) / np.maximum(t + q, 1)[:, None]
+        p = np.where((u & (t > 0))[:, None], mixed, p)
+    return p
+
+
+def ppm_long_probabilities(model, melody, positions, candidates):
+    """The long-term model's P(candidates[i] at positions[i] | the melody before it) -> (n, m)."""
+    order, num_classes = model["order"], model["num_classes"]
+    hashes = context_hashes(melody, order)[:, positions]  # (order + 1, n)
+    shape = (order + 1, len(positions))
+    totals, types = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    counts = np.zeros(shape + (candidates.shape[1],), np.int64)
+    for k, level in enumerate(model["levels"]):
+        totals[k] = lookup(level["contexts"], level["totals"], hashes[k])
+        types[k] = lookup(level["contexts"], level["types"], hashes[k])
+        counts[k] = lookup(level["pairs"], level["counts"], pair_keys(hashes[k][:, None], candidates, num_classes))
+    seen = (totals > 0) & (np.arange(order + 1)[:, None] <= positions[None])  # a context of order k needs k steps
+    deterministic = seen & (types == 1)
+    top = np.where(deterministic.any(axis=0), deterministic.argmax(axis=0), seen.sum(axis=0) - 1)  # PPM*
+    return blend(counts, totals, types, np.arange(order + 1)[:, None] <= top[None], num_classes)
+
+
+def ppm_short_probabilities(melody, positions, candidates, num_classes, order=PPM_SHORT_ORDER):
+    """The short-term model's P(candidates[i] at positions[i]), fitted on the melody before each position."""
+    melody = np.asarray(melody, np.int64)
+    n = len(melody)
+    hashes = context_hashes(melody, order)
+    shape = (order + 1, len(positions))
+    totals, types = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    counts = np.zeros(shape + (candidates.shape[1],), np.int64)
+    for k in range(min(order, n - 1) + 1):
+        # items: the steps u >= k, each a context of order k and the symbol after it; a query at t
+        # counts the items before it
+        contexts, inverse = np.unique(hashes[k, k:], return_inverse=True)
+        context_id = np.full(n, -1, np.int64)
+        context_id[k:] = inverse
+        at = np.arange(k, n)
+        codes = context_id[k:] * num_classes + melody[k:]  # (context, symbol), dense
+        _, first = np.unique(codes, return_index=True)  # each pair's first item
+        by_context = np.sort(context_id[k:] * (n + 1) + at)
+        by_pair = np.sort(codes * (n + 1) + at)
+        firsts = np.sort(context_id[k:][first] * (n + 1) + at[first])
+        query = context_id[positions]  # -1 where the position has no context of order k yet
+        base = np.maximum(query, 0) * (n + 1)
+        usable = (query >= 0) & (positions >= k)
+        totals[k] = np.where(usable, np.searchsorted(by_context, base + positions) - np.searchsorted(by_context, base), 0)
+        types[k] = np.where(usable, np.searchsorted(firsts, base + positions) - np.searchsorted(firsts, base), 0)
+        pair_base = (np.maximum(query, 0)[:, None] * num_classes + candidates) * (n + 1)
+        counts[k] = np.where(usable[:, None], np.searchsorted(by_pair, pair_base + positions[:, None])
+                             - np.searchsorted(by_pair, pair_base), 0)
+    return blend(counts, totals, types, totals > 0, num_classes)
+
+
+def ppm_probabilities(model, melody, positions, candidates):
+    """IDyOM's combination, with equal weights: the mean of the long-term and short-term models."""
+    positions, candidates = np.asarray(positions, np.int64), np.asarray(candidates, np.int64).reshape(len(positions), -1)
+    return 0.5 * (ppm_long_probabilities(model, melody, positions, candidates)
+                  + ppm_short_probabilities(melody, positions, candidates, model["num_classes"]))
+
+
+def score_ppm(model, melodies, window_size):
+    """P of the target of every window of utils.make_windows(melodies, window_size), in its order:
+    each step after the first window_size of each melody longer than that, given all before it."""
+    p_true = []
+    for melody in melodies:
+        if len(melody) > window_size:
+            positions = np.arange(window_size, len(melody))
+            p_true.append(ppm_probabilities(model, melody, positions, np.asarray(melody)[positions])[:, 0])
+    return np.concatenate(p_true) if p_true else np.zeros(0)

@@ -150,6 +150,13 @@ def print_music_table(columns, overlaps):
     row("4-bar segments found elsewhere", share("copied_4_bars"))
     print("  (found elsewhere: verbatim anywhere in the training melodies, and for generated files in the\n"
           "   validation melodies too, where their seeds come from; a new human tune scores the validation column)")
+    for bars in music_stats.LOOP_BARS:
+        row(f"melodies playing {bars} bars 3+ times in a row", share(f"looped_{bars}_bars"))
+        row("  steps in a third or later copy", share(f"looped_{bars}_bars_steps"))
+    print("whole melodies (bars of 4/4 from the first note)")
+    row("length in bars, quartiles", lambda t: "/".join(f"{q:.0f}" for q in t["length_bars_quartiles"]))
+    row("ending on the tonic", share("ends_on_tonic"))
+    row("last note on a strong beat", share("ends_on_strong_beat"))
     if overlaps:
         print(f"{'pitch-class histogram overlap':36s}{overlaps['pitch_class']:>12.3f}  (generated with training)")
         print(f"{'note-length histogram overlap':36s}{overlaps['note_length']:>12.3f}")
@@ -218,8 +225,8 @@ def load_data(args, config, experiment_dir):
 
 
 def choose_windows(args, config, experiment_dir, eval_files):
-    """(steps, starts, windows in all) of the windows scored: every one, or --max_windows of them,
-    a seeded random subset in order."""
+    """(steps, starts, chosen, windows in all) of the windows scored: every one, or --max_windows of
+    them, a seeded random subset in order; chosen: their indices among all windows."""
     window_size = config["window_size"]
     steps, starts = utils.make_windows(utils.files_to_steps(eval_files, config["encoding"]), window_size,
                                        utils.model_history(config))
@@ -228,13 +235,18 @@ def choose_windows(args, config, experiment_dir, eval_files):
         sys.exit(f"error: no melody longer than the window of {window_size} sixteenth notes in {where}; "
                  f"pass --data_dir with other MIDI files")
     windows_total = len(starts)
+    chosen = np.arange(windows_total)
     if len(starts) > args.max_windows:
-        starts = np.sort(np.random.default_rng(args.seed).choice(starts, args.max_windows, replace=False))
-    return steps, starts, windows_total
+        chosen = np.sort(np.random.default_rng(args.seed).choice(windows_total, args.max_windows, replace=False))
+    return steps, starts[chosen], chosen, windows_total
 
 
-def score_baselines(train_melodies, x, y, config, ngram_order):
-    """Both baselines, fitted on the training melodies -> ({name: (p_true, predicted)}, what they learned)."""
+def score_baselines(train_melodies, eval_melodies, chosen, x, y, config, ngram_order):
+    """The baselines, fitted on the training melodies -> ({name: (p_true, predicted)}, what they learned).
+
+    eval_melodies, chosen: the melodies scored and the indices of the windows chosen among all of
+    theirs, for PPM, which reads each melody from its first step.
+    """
     window_size, num_classes = config["window_size"], config["num_classes"]
     p_repeat = baselines.repeat_probability(train_melodies, window_size)
     repeat_p = baselines.repeat_last_probabilities(x[:, -1], y, p_repeat, num_classes)
@@ -243,7 +255,11 @@ def score_baselines(train_melodies, x, y, config, ngram_order):
         print(f"The n-gram sees at most the window of {window_size} steps: order {order}, not {ngram_order}")
     print(f"Fitting a {order}-gram on {len(train_melodies)} training melodies, scoring {len(y)} windows")
     ngram = baselines.fit_ngram(train_melodies, order, num_classes)
-    scores = {"repeat_last": (repeat_p, x[:, -1]), "ngram": baselines.score_ngram(ngram, x, y)}
+    print(f"Fitting PPM (orders up to {baselines.PPM_LONG_ORDER}, and {baselines.PPM_SHORT_ORDER} on each melody "
+          f"scored) on the same melodies")
+    ppm = baselines.fit_ppm(train_melodies, num_classes)
+    scores = {"repeat_last": (repeat_p, x[:, -1]), "ngram": baselines.score_ngram(ngram, x, y),
+              "ppm": (baselines.score_ppm(ppm, eval_melodies, window_size)[chosen], None)}
     return scores, {"repeat_probability": p_repeat, "ngram_order": order,
                     "ngram_discounts": [level["discount"] for level in ngram["levels"]]}
 
@@ -279,7 +295,8 @@ def measure_music(args, config, experiment_dir, train_files, eval_files):
     in_seed_sources = {bars: in_training[bars] | music_stats.index_segments(onset["validation"], bars)
                        for bars in [2, 4]}
     columns = [(name, dict(music_stats.music_statistics(melodies[name]),
-                           **music_stats.structure_statistics(onset[name], indexes)))
+                           **music_stats.structure_statistics(onset[name], indexes),
+                           **music_stats.loop_statistics(onset[name]), **music_stats.tune_statistics(melodies[name])))
                for name, indexes in [("generated", in_seed_sources), ("training", None), ("validation", in_training)]
                if melodies[name]]
     music = dict(columns)
@@ -328,14 +345,15 @@ def main(argv=None):
     # data: the training files fit the baselines; the windows of the validation files (or of
     # --data_dir) are scored
     train_files, eval_files, description = load_data(args, config, experiment_dir)
-    steps, starts, windows_total = choose_windows(args, config, experiment_dir, eval_files)
+    steps, starts, chosen, windows_total = choose_windows(args, config, experiment_dir, eval_files)
     x, y = utils.windows_at(steps, starts, config["window_size"])  # x: (n, window_size) classes, y: (n,)
     changes = y != x[:, -1]
     survival = note_survival([m for f in eval_files for m in f["melodies"] if len(m)], encoding)
     print(f"Notes that survive the {encoding} encoding (encode, then decode): {100 * survival:.2f}%")
 
     # next-step prediction: the baselines, then the model, on the same windows
-    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding), x, y, config, args.ngram_order)
+    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding), utils.files_to_steps(eval_files, encoding),
+                                      chosen, x, y, config, args.ngram_order)
     model = load_model(checkpoint, config)
     scores = {"model": score_model(model, steps, starts, y, config, args.batch_size), **scores}
     prediction = {name: scoring.summarize_predictions(p_true, predicted, y, changes)
@@ -343,7 +361,8 @@ def main(argv=None):
     epoch = int(checkpoints.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))
     print_prediction_table([(f"model, epoch {epoch}", prediction["model"]),
                             (f"repeat last step (p={learned['repeat_probability']:.3f})", prediction["repeat_last"]),
-                            (f"{learned['ngram_order']}-gram, Kneser-Ney", prediction["ngram"])],
+                            (f"{learned['ngram_order']}-gram, Kneser-Ney", prediction["ngram"]),
+                            ("PPM, long and short term", prediction["ppm"])],
                            len(y), float(changes.mean()), description)
 
     # music statistics, then the files

@@ -37,7 +37,8 @@ def note_name(pitch):
 # Piano rolls
 
 
-def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_row=BARS_PER_ROW):
+def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_row=BARS_PER_ROW,
+                 seed_label="seed (not in the file)"):
     """Draw a piano roll of a seed window (grey) and what followed it (blue) to a PNG file.
 
     seed_steps, steps: class arrays, one per sixteenth note. Like a score, it wraps into rows of
@@ -96,7 +97,7 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
     if title:
         draw.text((left, top // 2), title, fill="black", font=title_font, anchor="lm")
     at = ROLL_WIDTH - right
-    for label, color in [("generated", ROLL_COLOR), ("seed (not in the file)", ROLL_SEED_COLOR)]:  # the legend
+    for label, color in [("generated", ROLL_COLOR), (seed_label, ROLL_SEED_COLOR)]:  # the legend
         at -= draw.textlength(label, font=title_font)
         draw.text((at, top // 2), label, fill="black", font=title_font, anchor="lm")
         draw.rectangle([at - 26, top // 2 - 4, at - 6, top // 2 + 4], fill=color)
@@ -204,7 +205,7 @@ def describe_origin(origin):
         return "what made this file was not recorded (no .json beside it)"
     parts = [("experiment", origin.get("experiment_dir")), ("checkpoint", origin.get("checkpoint")),
              ("seed", origin.get("seed")), ("temperature", origin.get("temperature")),
-             ("seed melody", origin.get("seed_melody"))]
+             ("seed melody", origin.get("seed_melody")), ("continues", origin.get("continue_file"))]
     if origin.get("seed_melody_step") is not None:
         parts.append(("from step", origin["seed_melody_step"]))
     if origin.get("tempo") is not None:

@@ -129,3 +129,61 @@ def structure_statistics(melodies, indexes=None):
     for bars in [2, 4]:
         stats[f"copied_{bars}_bars"] = copied_share(melodies, bars, indexes[bars]) if indexes else None
     return {name: None if value is not None and math.isnan(value) else value for name, value in stats.items()}
+
+
+# ----------------------------------------------------------------------------
+# Loops and whole tunes: a block played three times in a row, and how a melody ends. Melodies are
+# onset steps, cut into bars of STEPS_PER_BAR from their first note, as above.
+
+LOOP_BARS = [2, 4, 8]  # block lengths, in bars
+
+
+def looped_bars(steps, bars):
+    """(n_bars,) bool: the melody's whole bars that lie in a third or later consecutive copy of a
+    block of `bars` bars (the block may start on any bar)."""
+    length = midi_notes.STEPS_PER_BAR
+    count = len(steps) // length
+    codes = {}
+    ids = np.array([codes.setdefault(bar.tobytes(), len(codes)) for bar in melody_segments(steps, 1)], np.int64)
+    looped = np.zeros(count, bool)
+    for first in range(count - 3 * bars + 1):
+        block, copies = ids[first:first + bars], 1
+        while (first + (copies + 1) * bars <= count
+               and np.array_equal(ids[first + copies * bars:first + (copies + 1) * bars], block)):
+            copies += 1
+        if copies >= 3:
+            looped[first + 2 * bars:first + copies * bars] = True
+    return looped
+
+
+def loop_statistics(melodies):
+    """For blocks of 2, 4 and 8 bars: the share of melodies that play one three or more times in a
+    row (looped_N_bars), and the share of all steps in a third or later copy (looped_N_bars_steps)."""
+    stats, total = {}, sum(len(steps) for steps in melodies)
+    for bars in LOOP_BARS:
+        looped = [looped_bars(steps, bars) for steps in melodies]
+        stats[f"looped_{bars}_bars"] = float(np.mean([m.any() for m in looped])) if melodies else None
+        stats[f"looped_{bars}_bars_steps"] = (float(sum(m.sum() for m in looped) * midi_notes.STEPS_PER_BAR / total)
+                                              if total else None)
+    return stats
+
+
+def ends_on_tonic(pitches):
+    """Whether the last note is the tonic of a best-fitting scale (a major scale or its relative minor:
+    the same notes)."""
+    counts = scales.scale_counts(pitches)
+    return int(pitches[-1]) % 12 in {row % 12 for row in np.flatnonzero(counts == counts.max())}
+
+
+def tune_statistics(melodies):
+    """How whole melodies, as notes, are built: their length in bars (quartiles), the share that end
+    on the tonic, and the share whose last note begins on a strong beat (the first or third of a bar
+    of 4/4, counted from the first note)."""
+    melodies = [np.asarray(m) for m in melodies if len(m)]
+    if not melodies:
+        return {"length_bars_quartiles": None, "ends_on_tonic": None, "ends_on_strong_beat": None}
+    bars = [(m[-1, 1] - m[0, 0]) / midi_notes.STEPS_PER_BAR for m in melodies]
+    strong = midi_notes.STEPS_PER_BAR // 2
+    return {"length_bars_quartiles": [float(q) for q in np.percentile(bars, [25, 50, 75])],
+            "ends_on_tonic": float(np.mean([ends_on_tonic(m[:, 2]) for m in melodies])),
+            "ends_on_strong_beat": float(np.mean([(m[-1, 0] - m[0, 0]) % strong == 0 for m in melodies]))}

@@ -4,6 +4,7 @@
     python sample.py --num_files 10                                # latest experiment, 10 files
     python sample.py --experiment_dir experiments/01 --temperature 0.8 --seed 1
     python sample.py --prime_file my_tune.mid --midi_instrument Flute --tempo 100
+    python sample.py --continue_file my_opening.mid --num_files 5  # five ways to finish your tune
 """
 import argparse
 import os
@@ -33,6 +34,7 @@ def build_parser():
     parser.add_argument("--checkpoint", default="latest", help="latest, best (lowest validation loss) or an epoch number (default: %(default)s)")
     parser.add_argument("--data_dir", default=None, help="folder holding the experiment's validation files, which seed the melodies (default: the experiment's --data_dir, data/midi unless trained on another)")
     parser.add_argument("--prime_file", default=None, help="seed every melody from random windows of this MIDI file instead")
+    parser.add_argument("--continue_file", default=None, help="finish this opening instead: each file is its melody (its lead, taken as the experiment takes melodies) and then what the model writes after it")
     # output
     parser.add_argument("--save_dir", default=None, help="folder for the generated files; numbering goes on after files already there (default: generated/ inside the experiment)")
     parser.add_argument("--num_files", type=int, default=10, help="number of files to generate (default: %(default)s)")
@@ -83,6 +85,31 @@ def load_seed_melodies(config, data_dir, prime_file):
         sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
                  f"pass --data_dir with the folder it was trained on, or --prime_file")
     return melodies, [os.path.join(data_dir, f["path"]) for f in files for m in f["melodies"] if len(m)]
+
+
+def load_opening(config, path):
+    """The melody of --continue_file, as the experiment takes melodies (its lead, when it has several)."""
+    window_size = config["window_size"]
+    if not os.path.isfile(path):
+        sys.exit(f"error: --continue_file {path} does not exist")
+    melodies, info = step_encoding.midi_to_steps(path, config["encoding"], **dict(midi_notes.melody_options(config),
+                                                                                    tracks="lead"))
+    if info["skipped"]:
+        sys.exit(f"error: cannot use --continue_file {path}: {info['skipped']}")
+    (melody,) = melodies
+    if len(melody) < window_size:
+        sys.exit(f"error: --continue_file {path} gives {len(melody)} sixteenth notes of melody, from its first note; "
+                 f"the model reads {window_size} before it writes: give an opening at least that long "
+                 f"({window_size / midi_notes.STEPS_PER_BAR:g} bars of 4/4)")
+    return melody
+
+
+def opening_seeds(config, opening, num_files):
+    """(seeds, positions) that continue the opening: its last window after the history the model reads
+    (the opening before it, and the silence before a tune), at that window's place in the opening."""
+    history, window_size = utils.model_history(config), config["window_size"]
+    seed = np.concatenate([np.zeros(history, np.uint8), opening])[-(history + window_size):]
+    return np.tile(seed, (num_files, 1)), np.full(num_files, len(opening) - window_size)
 
 
 def find_window_sources(melodies, names, window_size, starts, chosen):
@@ -201,6 +228,8 @@ def check_args(args):
         sys.exit(f"error: --temperature must be 0 or above, got {args.temperature}")
     if args.tempo is not None and not args.tempo > 0:
         sys.exit(f"error: --tempo must be above 0 quarter notes per minute, got {args.tempo}")
+    if args.prime_file and args.continue_file:
+        sys.exit("error: --prime_file and --continue_file both choose what the model begins from; pass one of them")
     try:
         key = scales.parse_key(args.key) if args.key else None
     except ValueError as e:
@@ -232,8 +261,11 @@ def choose_seeds(config, melodies, num_files, rng):
     return np.pad(seeds, ((0, 0), (history, 0))), chosen, starts
 
 
-def write_files(args, config, origin, seeds, generated, sources, key, program):
-    """N.mid, N.json, N.png (and N.wav) for each generated melody, then index.html; returns the .mid paths."""
+def write_files(args, config, origin, seeds, generated, sources, key, program, opening=False):
+    """N.mid, N.json, N.png (and N.wav) for each generated melody, then index.html; returns the .mid paths.
+
+    seeds: what each melody began from, drawn in grey; with opening, it is written into the file too.
+    """
     encoding = config["encoding"]
     save_dir = args.save_dir or os.path.join(origin["experiment_dir"], "generated")
     os.makedirs(save_dir, exist_ok=True)
@@ -247,11 +279,14 @@ def write_files(args, config, origin, seeds, generated, sources, key, program):
                 print(f"  {path}: its notes span too wide to move to --key {args.key} within MIDI pitches "
                       f"0..127; written as generated")
             seed_steps, melody = moved or (seed_steps, melody)
-        midi = step_encoding.steps_to_midi(melody, qpm=origin["tempo"], program=program, encoding=encoding)
+        written_steps = np.concatenate([seed_steps, melody]) if opening else melody
+        midi = step_encoding.steps_to_midi(written_steps, qpm=origin["tempo"], program=program, encoding=encoding)
         safe_write.write_atomic(path, midi.write)
         media.save_origin(path, dict(origin, **source))
-        # the picture shows the seed (not in the MIDI file) before what the model wrote
-        media.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding, title=f"{path} (seed in grey)")
+        # the picture shows the seed (not in the MIDI file) or the opening before what the model wrote
+        media.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding,
+                           title=f"{path} ({'opening' if opening else 'seed'} in grey)",
+                           seed_label="opening (in the file)" if opening else "seed (not in the file)")
         if args.wav:
             try:
                 synthesizer = media.midi_to_wav(midi, path[:-4] + ".wav")
@@ -271,13 +306,23 @@ def main(argv=None):
     key, program = check_args(args)
     experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
     config = checkpoints.load_config(experiment_dir)
-    melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
+    history = utils.model_history(config)
+    if args.continue_file:  # every file continues the opening
+        opening = load_opening(config, args.continue_file)
+        seeds, positions = opening_seeds(config, opening, args.num_files)
+        shown, sources = np.tile(opening, (args.num_files, 1)), [{"continue_file": args.continue_file}] * args.num_files
+    else:
+        melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
     check_soundfont(args.wav)
 
-    # seeds: a random window of the seed melodies for each file
+    # seeds: a random window of the seed melodies for each file (the seed is bar 1 of the form)
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
     rng = np.random.default_rng(seed)
-    seeds, chosen, starts = choose_seeds(config, melodies, args.num_files, rng)
+    if not args.continue_file:
+        seeds, chosen, starts = choose_seeds(config, melodies, args.num_files, rng)
+        positions = chosen % midi_notes.STEPS_PER_BAR
+        shown = seeds[:, history:]
+        sources = find_window_sources(melodies, names, config["window_size"], starts, chosen)
 
     # the model, and what it writes after each seed
     tensorflow_start.import_keras()
@@ -286,16 +331,13 @@ def main(argv=None):
     model = checkpoints.load_checkpoint(checkpoint, compile=False)
     with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
         generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
-                             positions=chosen % midi_notes.STEPS_PER_BAR,  # the seed is bar 1 of the form
-                             register=config.get("register", 0))
+                             positions=positions, register=config.get("register", 0))
 
-    # files: what made them, kept beside each in N.json for index.html, and the seed each began from
+    # files: what made them, kept beside each in N.json for index.html, and what each began from
     origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
               "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
               "tempo": args.tempo or config.get("qpm") or 120.0, "written": time.strftime("%Y-%m-%d %H:%M")}
-    sources = find_window_sources(melodies, names, config["window_size"], starts, chosen)
-    history = utils.model_history(config)
-    return write_files(args, config, origin, seeds[:, history:], generated, sources, key, program)
+    return write_files(args, config, origin, shown, generated, sources, key, program, opening=bool(args.continue_file))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,18 @@ def score_distributions(probabilities, targets):
 
 
 def summarize_predictions(p_true, predicted, targets, changes):
-    """Bits per step and accuracy, on all steps and on the steps where the class changes."""
+    """Bits per step and accuracy, on all steps and on the steps where the class changes; with
+    predicted None (a predictor scored on the truth alone), no accuracy."""
+    no_accuracy = predicted is None
+    if no_accuracy:
+        predicted = np.full(len(targets), -1)
     summary = {
         "bits_per_step": bits_per_step(p_true),
         "accuracy": accuracy(predicted, targets),
         "bits_per_step_on_changes": bits_per_step(p_true[changes]),
         "accuracy_on_changes": accuracy(predicted[changes], targets[changes]),
     }
+    if no_accuracy:
+        summary["accuracy"] = summary["accuracy_on_changes"] = float("nan")
     summary["cross_entropy_nats"] = summary["bits_per_step"] * math.log(2)  # Keras' loss unit
     return {name: (None if math.isnan(value) else value) for name, value in summary.items()}

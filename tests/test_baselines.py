@@ -51,3 +51,54 @@ def test_ngram_of_order_one_predicts_the_most_common_class():
     ngram = baselines.fit_ngram([np.array([5, 5, 5, 7, 5, 9])], order=1, num_classes=12)
     p = baselines.ngram_probabilities(ngram, np.zeros((1, 3), np.int64))
     assert p.argmax() == 5 and p.sum() == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------
+# PPM
+
+
+def brute_ppm(contexts_and_symbols, context, x, num_classes, top=None):
+    """Interpolated PPM-C from its definition: contexts_and_symbols, [(context tuple, symbol)] seen."""
+    p = 1.0 / num_classes
+    for k in range(len(context) + 1 if top is None else top + 1):
+        seen = [s for c, s in contexts_and_symbols if len(c) >= k and c[len(c) - k:] == context[len(context) - k:]]
+        if not seen:
+            break
+        p = (seen.count(x) + len(set(seen)) * p) / (len(seen) + len(set(seen)))
+    return p
+
+
+def test_ppm_distributions_sum_to_one_and_the_short_term_model_follows_its_definition():
+    rng = np.random.default_rng(0)
+    melody = rng.integers(0, 4, 60)
+    model = baselines.fit_ppm([rng.integers(0, 4, 50) for _ in range(3)], 4, order=5)
+    positions, candidates = np.arange(60), np.tile(np.arange(4), (60, 1))
+    for p in [baselines.ppm_long_probabilities(model, melody, positions, candidates),
+              baselines.ppm_short_probabilities(melody, positions, candidates, 4, order=3),
+              baselines.ppm_probabilities(model, melody, positions, candidates)]:
+        assert np.allclose(p.sum(axis=1), 1)
+    short = baselines.ppm_short_probabilities(melody, positions, candidates, 4, order=3)
+    for t in [0, 1, 7, 30, 59]:
+        seen = [(tuple(melody[max(0, u - 3):u]), melody[u]) for u in range(t)]
+        for x in range(4):
+            assert short[t, x] == pytest.approx(brute_ppm(seen, tuple(melody[max(0, t - 3):t]), x, 4))
+
+
+def test_a_melody_played_again_and_again_costs_almost_nothing_under_the_short_term_model():
+    phrase = np.random.default_rng(1).integers(2, 130, 32)
+    melody = np.tile(phrase, 8)
+    later = np.arange(64, len(melody))  # from the third time on
+    p = baselines.ppm_short_probabilities(melody, later, melody[later, None], 130)[:, 0]
+    assert -np.log2(p).mean() < 0.01  # bits per step
+    first = np.arange(1, 32)
+    assert -np.log2(baselines.ppm_short_probabilities(melody, first, melody[first, None], 130)[:, 0]).mean() > 3
+
+
+def test_ppm_scores_the_target_of_every_window_in_order():
+    rng = np.random.default_rng(2)
+    melodies = [rng.integers(0, 6, 30), rng.integers(0, 6, 5), rng.integers(0, 6, 12)]
+    model = baselines.fit_ppm(melodies, 6, order=4)
+    scores = baselines.score_ppm(model, melodies, window_size=8)
+    assert len(scores) == (30 - 8) + (12 - 8) and np.all((scores > 0) & (scores < 1))
+    expected = baselines.ppm_probabilities(model, melodies[2], [8], [melodies[2][8]])[0, 0]
+    assert scores[30 - 8] == pytest.approx(expected)  # the third melody's first target

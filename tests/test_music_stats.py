@@ -108,3 +108,24 @@ def test_structure_statistics_report_copying_only_against_given_melodies():
     copied = music_stats.structure_statistics([melody], {2: music_stats.index_segments([melody], 2),
                                                       4: music_stats.index_segments([melody], 4)})
     assert copied["copied_2_bars"] == 1.0 and copied["copied_4_bars"] == 1.0
+
+
+# ----------------------------------------------------------------------------
+# Loops and whole tunes
+
+
+def test_a_block_played_three_times_in_a_row_is_a_loop_and_its_third_copy_is_counted():
+    melody = np.concatenate([BAR_A, BAR_B, BAR_A, BAR_B, BAR_A, BAR_B, BAR_C])  # (A B) three times, then C
+    assert music_stats.looped_bars(melody, 2).tolist() == [False] * 4 + [True, True, False]
+    stats = music_stats.loop_statistics([melody, np.concatenate([BAR_A, BAR_B, BAR_A, BAR_B])])
+    assert stats["looped_2_bars"] == 0.5 and stats["looped_4_bars"] == 0
+    assert stats["looped_2_bars_steps"] == pytest.approx(2 * 16 / (7 * 16 + 4 * 16))
+
+
+def test_whole_melodies_report_their_length_and_whether_they_end_on_the_tonic_and_a_strong_beat():
+    home = notes((60, 4), (64, 4), (67, 4), (60, 20))  # C E G C: ends on C, its last note on step 12
+    away = notes((60, 4), (62, 4), (64, 4), (65, 2), (67, 2))  # ends on G, on step 14
+    stats = music_stats.tune_statistics([home, away])
+    assert stats["ends_on_tonic"] == 0.5 and stats["ends_on_strong_beat"] == 0
+    assert stats["length_bars_quartiles"][1] == pytest.approx((32 + 16) / 2 / 16)
+    assert music_stats.tune_statistics([notes((60, 8), (67, 8), (60, 16))])["ends_on_strong_beat"] == 1

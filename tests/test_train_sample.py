@@ -19,11 +19,10 @@ import step_encoding
 import tensorflow_start
 import train
 import utils
-from conftest import write_midi
+from conftest import notes_of, scale_melody, write_midi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -428,3 +427,32 @@ def test_recurrent_layers_keep_the_fused_gpu_kernel(cell, lookback):
         assert options["activation"] == "tanh" and options["recurrent_activation"] == "sigmoid"
         assert options["recurrent_dropout"] == 0 and not options["unroll"] and options["use_bias"]
         assert layer.use_cudnn == "auto" and options.get("reset_after", True)
+
+
+def test_continue_file_writes_the_whole_opening_then_what_the_model_writes_after_its_last_window(trained, tmp_path,
+                                                                                                  monkeypatch):
+    opening = write_midi(tmp_path / "opening.mid", [scale_melody(24, offset=3)])
+    seen = []
+    real = sample.generate
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a, **kw: seen.append((seeds, kw)) or real(model, seeds, *a, **kw))
+    written = sample.main(["--experiment_dir", trained, "--continue_file", opening, "--num_files", "2",
+                           "--file_length", "40", "--seed", "0", "--save_dir", str(tmp_path / "out")])
+    (given,) = notes_of(opening)
+    (seeds, options), = seen
+    assert np.all(seeds == step_encoding.notes_to_steps(given)[-8:])  # the opening's last window, in every file
+    assert options["positions"].tolist() == [24 - 8] * 2  # where that window stands in the tune
+    for path in written:
+        (melody,), _ = midi_notes.midi_to_notes(path)
+        assert melody[:len(given) - 1].tolist() == given[:-1].tolist()  # note for note; the last may be held on
+        assert melody[len(given) - 1, [0, 2]].tolist() == given[-1, [0, 2]].tolist()
+        assert melody[-1, 1] <= 24 + 40
+        assert media.load_origin(path)["continue_file"] == opening
+
+
+def test_an_opening_shorter_than_the_window_is_a_one_line_error_saying_how_long_it_must_be(trained, tmp_path):
+    short = write_midi(tmp_path / "short.mid", [scale_melody(6)])
+    with pytest.raises(SystemExit) as raised:
+        sample.main(["--experiment_dir", trained, "--continue_file", short, "--save_dir", str(tmp_path / "out")])
+    message = str(raised.value.code)
+    assert "gives 6 sixteenth notes" in message and "at least that long" in message and "8 before" in message
+    assert "\n" not in message and not os.path.exists(tmp_path / "out")
