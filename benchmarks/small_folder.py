@@ -129,16 +129,16 @@ def print_table(name, results, trained):
     any_results = results[models[0]]
     print(f"\n{name}: {any_results['windows']} validation windows of {any_results['window_size']} steps")
     columns = models + ["training", "validation"]
-    print(f"{'':34s}" + "".join(f"{c:>17s}" for c in columns))
-    print(f"{'epochs in the budget':34s}" + "".join(f"{trained.get(m, '-'):>17s}" for m in models))
+    print(f"{'':34s}" + "".join(f"{c:>19s}" for c in columns))
+    print(f"{'epochs in the budget':34s}" + "".join(f"{trained.get(m, '-'):>19s}" for m in models))
     bits = {m: r["prediction"]["model"]["bits_per_step"] for m, r in results.items()}
-    print(f"{'bits per step (validation)':34s}" + "".join(f"{bits[m]:>17.3f}" for m in models))
+    print(f"{'bits per step (validation)':34s}" + "".join(f"{bits[m]:>19.3f}" for m in models))
     print(f"{'  against the 5-gram':34s}" + "".join(
-        f"{bits[m] / r['prediction']['ngram']['bits_per_step']:>17.3f}" for m, r in results.items()))
+        f"{bits[m] / r['prediction']['ngram']['bits_per_step']:>19.3f}" for m, r in results.items()))
     for label, key, form in ROWS:
         values = [r["music"]["generated"][key] for r in results.values()]
         values += [any_results["music"][side][key] for side in ["training", "validation"]]
-        print(f"{label:34s}" + "".join(f"{'-' if v is None else form.format(v):>17s}" for v in values))
+        print(f"{label:34s}" + "".join(f"{'-' if v is None else form.format(v):>19s}" for v in values))
     return bits
 
 
