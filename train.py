@@ -364,10 +364,10 @@ def epochs_since_best(experiment_dir, done):
     return losses[best], done - 1 - best
 
 
-def make_early_stopping(keras, experiment_dir, done, patience):
-    """Keras' EarlyStopping, told on a resume what the epochs before it scored: it starts each fit afresh."""
+def make_early_stopping(keras, patience, before):
+    """Keras' EarlyStopping, told on a resume what the epochs before it scored (before: epochs_since_best),
+    since it starts each fit afresh."""
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=1)
-    before = epochs_since_best(experiment_dir, done)
     if not before:
         return [stop]
 
@@ -377,7 +377,7 @@ def make_early_stopping(keras, experiment_dir, done, patience):
     return [stop, keras.callbacks.LambdaCallback(on_train_begin=restore)]
 
 
-def make_callbacks(keras, config, backup_dir, chief, done, steps_per_epoch, raise_if_interrupted):
+def make_callbacks(keras, config, backup_dir, chief, before, steps_per_epoch, raise_if_interrupted):
     """Every worker backs up and stops on NaN (and, with --patience, early); only the chief writes
     checkpoints and logs."""
     experiment_dir = config["experiment_dir"]
@@ -394,7 +394,7 @@ def make_callbacks(keras, config, backup_dir, chief, done, steps_per_epoch, rais
         ]
     callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
     if config.get("patience"):
-        callbacks += make_early_stopping(keras, experiment_dir, done, config["patience"])
+        callbacks += make_early_stopping(keras, config["patience"], before)
     if chief:
         callbacks += [
             keras.callbacks.CSVLogger(os.path.join(experiment_dir, "history.csv"), append=True),
@@ -460,7 +460,7 @@ def main(argv=None):
 
     # training: every worker trains; only the chief writes checkpoints and logs
     backup_dir = distribute.prepare_backup(experiment_dir, done, chief)
-    callbacks = make_callbacks(keras, config, backup_dir, chief, done,
+    callbacks = make_callbacks(keras, config, backup_dir, chief, before,
                                math.ceil(windows["train"] / config["batch_size"]), raise_if_interrupted)
     try:
         # one line per epoch when the output goes to a file, not a bar redrawn after every step
