@@ -36,7 +36,7 @@ SHARED = os.path.join(REPO, "..", "shared", "data")
 SHIPPED = os.path.join(REPO, "experiments", "pretrained")
 FOLDERS = {"vg-piano": ["--polyphony", "highest", "--tracks", "lead"],  # piano arrangements: chords throughout
            "vgm-sample": ["--tracks", "lead"]}  # band arrangements: the lead of each file's monophonic tracks
-MAX_HOLD = 32  # README's small-folder recipe: no note or rest held past 2 bars
+MAX_HOLD = 32  # what README's tables were measured with (the recipe now takes 16: README says why)
 RECOMMENDED = ["--encoding", "onset", "--rnn_size", "128", "--window_size", "48", "--batch_size", "64",
                "--lookback", "16", "32", "48", "64", "96", "128", "--register", "256", "--normalize_key"]
 TARGET_BITS_RATIO = 0.92  # fine-tuned bits per step against the scratch model's, at most
