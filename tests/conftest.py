@@ -53,6 +53,13 @@ def melody_dir(tmp_path):
     return str(folder)
 
 
+def error_of(call):
+    """The message of the SystemExit a call raises."""
+    with pytest.raises(SystemExit) as raised:
+        call()
+    return str(raised.value.code)
+
+
 def shared(name):
     """Path of a real collection in ../shared/data, or skip the test when it is absent."""
     path = os.path.abspath(os.path.join(SHARED_DATA, name))

@@ -9,16 +9,10 @@ import pytest
 
 import checkpoints
 import train
+from conftest import error_of
 
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
 STILL = ["--learning_rate", "1e-12"]  # weights that do not move in float32: every epoch scores the same
-
-
-def error_of(call):
-    """The message of the SystemExit a call raises."""
-    with pytest.raises(SystemExit) as raised:
-        call()
-    return str(raised.value.code)
 
 
 def weights_of(path):

@@ -17,7 +17,7 @@ import midi_notes
 import sample
 import step_encoding
 import train
-from conftest import scale_melody, shared, write_midi
+from conftest import error_of, scale_melody, shared, write_midi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--rnn_size", "8", "--window_size", "8", "--batch_size", "16"]
@@ -27,13 +27,6 @@ def run_script(args, env_cache, timeout=120):
     """Run a script as a user would; returns the finished process."""
     env = dict(os.environ, MIDI_GENERATOR_CACHE=env_cache, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def error_of(call):
-    """The message of the SystemExit a call raises."""
-    with pytest.raises(SystemExit) as raised:
-        call()
-    return str(raised.value.code)
 
 
 # ----------------------------------------------------------------------------
