@@ -53,8 +53,11 @@ def make_data_table(files, train, validation, window_size):
         melodies = iter(f["melodies"])
         for row in f["track_table"]:
             used, reason = row["used"], row["reason"]
-            if used and next(melodies)[-1, 1] <= window_size:  # make_windows drops it
+            parts = [next(melodies) for _ in range(row.get("melodies", 1) if used else 0)]  # choose_melodies' parts
+            if used and all(part[-1, 1] <= window_size for part in parts):  # make_windows drops them
                 used, reason = False, f"{reason}, but no longer than the window of {window_size} steps"
+            elif len(parts) > sum(part[-1, 1] > window_size for part in parts):
+                reason += f"; {sum(part[-1, 1] <= window_size for part in parts)} parts no longer than the window"
             rows.append([f["path"], row["track"], row["name"], row["program"], row["notes"], row["steps"],
                          row["melody_notes"], "yes" if used else "no", reason, split.get(f["path"], "")])
     return rows

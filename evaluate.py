@@ -12,6 +12,7 @@ scale. Numbers go to evaluation.json and the histograms to evaluation.png in the
 (evaluation-2.json, -3, ... when those exist: nothing is overwritten).
 """
 import argparse
+import collections
 import json
 import os
 import sys
@@ -68,14 +69,16 @@ def note_survival(melodies, encoding):
     return kept / total if total else float("nan")
 
 
-def score_model(model, steps, starts, y, config, batch_size, chunk=8192):
+def score_model(model, windows, starts, y, config, batch_size, chunk=8192):
     """model.predict on the windows at these starts, chunk windows at a time, fed as in training
-    (utils.make_dataset) -> (p_true (n,), predicted (n,))."""
+    (utils.make_dataset) -> (p_true (n,), predicted (n,)). windows: choose_windows' steps, and positions."""
+    steps, positions = windows
     p_true, predicted = [], []
     for i in range(0, len(starts), chunk):
         data = utils.make_dataset(steps, starts[i:i + chunk], config["window_size"], batch_size,
                                   config["num_classes"], encoding=config["encoding"],
-                                  lookback=config.get("lookback", []), register=config.get("register", 0))
+                                  lookback=config.get("lookback", []), register=config.get("register", 0),
+                                  positions=positions, meters=utils.model_meters(config))
         p, best = scoring.score_distributions(model.predict(data, verbose=0), y[i:i + chunk])
         p_true.append(p)
         predicted.append(best)
@@ -96,14 +99,16 @@ def load_files(data_dir, config, paths=None):
 
 
 def load_generated(generated_dir):
-    """Melodies (as notes) of every .mid under generated_dir, and a note for each file left out."""
-    melodies, notes = [], []
+    """Melodies (as notes) of every .mid under generated_dir, their meters (from each file's time
+    signature, 4/4 without one), and a note for each file left out."""
+    melodies, meters, notes = [], [], []
     for path in melody_cache.find_midi_files(generated_dir):
-        found, info = midi_notes.midi_to_notes(path)
+        found, info = midi_notes.choose_melodies(*midi_notes.midi_to_notes(path))
         if info["skipped"]:
             notes.append(f"  left out {path}: {info['skipped']}")
         melodies += [m for m in found if len(m)]
-    return melodies, notes
+        meters += [meter for m, meter in zip(found, info["meters"]) if len(m)]
+    return melodies, meters, notes
 
 
 def format_number(value, digits=3):
@@ -142,7 +147,7 @@ def print_music_table(columns, overlaps):
     row("notes held a bar or longer", share("held_bar_share"))
     row("  steps inside them", share("held_bar_step_share"))
     row("melodies with a 4-bar note", share("melodies_with_a_4_bar_note"))
-    print(f"structure (onset steps, bars of {midi_notes.STEPS_PER_BAR} steps from each melody's first note)")
+    print("structure (onset steps, in each melody's own bars, from its file's bar lines)")
     row("bars repeating an earlier bar", share("repeated_1_bars"))
     row("2-bar segments repeating one", share("repeated_2_bars"))
     row("4-bar segments repeating one", share("repeated_4_bars"))
@@ -153,7 +158,7 @@ def print_music_table(columns, overlaps):
     for bars in music_stats.LOOP_BARS:
         row(f"melodies playing {bars} bars 3+ times in a row", share(f"looped_{bars}_bars"))
         row("  steps in a third or later copy", share(f"looped_{bars}_bars_steps"))
-    print("whole melodies (bars of 4/4 from the first note)")
+    print("whole melodies (in their own bars)")
     row("length in bars, quartiles", lambda t: "/".join(f"{q:.0f}" for q in t["length_bars_quartiles"]))
     row("ending on the tonic", share("ends_on_tonic"))
     row("last note on a strong beat", share("ends_on_strong_beat"))
@@ -224,12 +229,25 @@ def load_data(args, config, experiment_dir):
     return train_files, eval_files, description
 
 
-def choose_windows(args, config, experiment_dir, eval_files):
-    """(steps, starts, chosen, windows in all) of the windows scored: every one, or --max_windows of
-    them, a seeded random subset in order; chosen: their indices among all windows."""
+def scored_melodies(config, files):
+    """The melodies of these files whose windows are scored, as steps, and their meters: for a model
+    that reads meters, those in a meter it was trained in."""
+    melodies, meters = utils.files_to_steps(files, config["encoding"]), utils.files_to_meters(files)
+    if not utils.model_meters(config):
+        return melodies, meters
+    known = [midi_notes.meter_name(meter) in config["meters"] for meter in meters]
+    if not all(known):
+        print(f"Left out: {known.count(False)} melodies in meters the model was not trained in")
+    return [m for m, ok in zip(melodies, known) if ok], [m for m, ok in zip(meters, known) if ok]
+
+
+def choose_windows(args, config, experiment_dir, melodies, meters):
+    """(steps, positions or None, starts, chosen, windows in all) of the windows scored: every one, or
+    --max_windows of them, a seeded random subset in order; chosen: their indices among all windows."""
     window_size = config["window_size"]
-    steps, starts = utils.make_windows(utils.files_to_steps(eval_files, config["encoding"]), window_size,
-                                       utils.model_history(config))
+    meter_positions = utils.meter_positions(meters, config["meters"]) if utils.model_meters(config) else None
+    steps, starts, *positions = utils.make_windows(melodies, window_size, utils.model_history(config), meter_positions)
+    positions = positions[0] if positions else None  # a model that reads meters: every step's position code
     if not len(starts):
         where = args.data_dir or f"the validation files of {experiment_dir} under {config['data_dir']}"
         sys.exit(f"error: no melody longer than the window of {window_size} sixteenth notes in {where}; "
@@ -238,7 +256,7 @@ def choose_windows(args, config, experiment_dir, eval_files):
     chosen = np.arange(windows_total)
     if len(starts) > args.max_windows:
         chosen = np.sort(np.random.default_rng(args.seed).choice(windows_total, args.max_windows, replace=False))
-    return steps, starts[chosen], chosen, windows_total
+    return steps, positions, starts[chosen], chosen, windows_total
 
 
 def score_baselines(train_melodies, eval_melodies, chosen, x, y, config, ngram_order):
@@ -282,7 +300,7 @@ def measure_music(args, config, experiment_dir, train_files, eval_files):
     """Music and structure of the generated files, the training melodies and the validation melodies:
     printed, with the histograms drawn -> (results["music"], the figure's path or None)."""
     generated_dir = args.generated_dir or os.path.join(experiment_dir, "generated")
-    generated, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [])
+    generated, generated_meters, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [], [])
     for note in notes:
         print(note)
     validation_files = (eval_files if not args.data_dir
@@ -290,13 +308,19 @@ def measure_music(args, config, experiment_dir, train_files, eval_files):
     melodies = {"training": [m for f in train_files for m in f["melodies"] if len(m)],
                 "validation": [m for f in validation_files for m in f["melodies"] if len(m)],
                 "generated": generated}
-    onset = {name: [step_encoding.notes_to_steps(m, "onset") for m in found] for name, found in melodies.items()}
-    in_training = {bars: music_stats.index_segments(onset["training"], bars) for bars in [2, 4]}
-    in_seed_sources = {bars: in_training[bars] | music_stats.index_segments(onset["validation"], bars)
+    meters = {"training": utils.files_to_meters(train_files), "validation": utils.files_to_meters(validation_files),
+              "generated": generated_meters}
+    onset = {name: [music_stats.steps_from_bar_line(m, meter) for m, meter in zip(found, meters[name])]
+             for name, found in melodies.items()}
+    bar_lengths = {name: music_stats.bar_lengths_of(meters[name], len(found)) for name, found in melodies.items()}
+    in_training = {bars: music_stats.index_segments(onset["training"], bars, bar_lengths["training"]) for bars in [2, 4]}
+    in_seed_sources = {bars: in_training[bars] | music_stats.index_segments(onset["validation"], bars,
+                                                                            bar_lengths["validation"])
                        for bars in [2, 4]}
     columns = [(name, dict(music_stats.music_statistics(melodies[name]),
-                           **music_stats.structure_statistics(onset[name], indexes),
-                           **music_stats.loop_statistics(onset[name]), **music_stats.tune_statistics(melodies[name])))
+                           **music_stats.structure_statistics(onset[name], indexes, bar_lengths[name]),
+                           **music_stats.loop_statistics(onset[name], bar_lengths[name]),
+                           **music_stats.tune_statistics(melodies[name], meters[name])))
                for name, indexes in [("generated", in_seed_sources), ("training", None), ("validation", in_training)]
                if melodies[name]]
     music = dict(columns)
@@ -313,10 +337,33 @@ def measure_music(args, config, experiment_dir, train_files, eval_files):
         plot_histograms(figure_path, music["generated"], music["training"],
                         title=f"{generated_dir} against the training melodies of {experiment_dir}")
     print_music_table(columns, overlaps)
+    by_meter = measure_meters(melodies, meters)
     if not generated:
         print(f"\nNo generated melody to measure: no .mid file with notes in {generated_dir}; "
               f"make some with: python sample.py --experiment_dir {experiment_dir}")
-    return dict(music, generated_dir=generated_dir, overlap=overlaps), figure_path
+    return dict(music, generated_dir=generated_dir, overlap=overlaps, meters=by_meter), figure_path
+
+
+def measure_meters(melodies, meters):
+    """Per meter of the generated melodies (else of the validation ones): where notes start in the bar,
+    generated and validation melodies against the training melodies of that meter, printed ->
+    {meter: {melodies, onset histograms, total variation distances}}."""
+    found = collections.Counter(midi_notes.meter_name(m) for m in meters["generated"] or meters["validation"])
+    results = {}
+    print(f"\n{'where notes start in the bar':28s}{'generated':>16s}{'validation':>16s}   (total variation distance to "
+          f"the training melodies of the meter: 0 the same, 1 disjoint)")
+    for name, _ in found.most_common():
+        histograms = {which: music_stats.onset_histogram(melodies[which], meters[which], name)
+                      for which in ["training", "validation", "generated"]}
+        counts = {which: sum(midi_notes.meter_name(m) == name for m in meters[which]) for which in histograms}
+        distance = {which: (music_stats.total_variation(histograms[which], histograms["training"])
+                            if histograms[which] is not None and histograms["training"] is not None else None)
+                    for which in ["generated", "validation"]}
+        print(f"{name:28s}" + "".join(f"{format_number(distance[w]):>8s} ({counts[w]:>4d})" for w in distance))
+        results[name] = {"melodies": counts, "total_variation": distance,
+                         "onset_histograms": {w: None if h is None else h.tolist() for w, h in histograms.items()}}
+    print("  (in brackets: melodies in that meter; a new human tune scores the validation column)")
+    return results
 
 
 def write_results(results, experiment_dir, figure_path, figure_default):
@@ -345,17 +392,19 @@ def main(argv=None):
     # data: the training files fit the baselines; the windows of the validation files (or of
     # --data_dir) are scored
     train_files, eval_files, description = load_data(args, config, experiment_dir)
-    steps, starts, chosen, windows_total = choose_windows(args, config, experiment_dir, eval_files)
+    eval_melodies, eval_meters = scored_melodies(config, eval_files)
+    steps, positions, starts, chosen, windows_total = choose_windows(args, config, experiment_dir, eval_melodies,
+                                                                     eval_meters)
     x, y = utils.windows_at(steps, starts, config["window_size"])  # x: (n, window_size) classes, y: (n,)
     changes = y != x[:, -1]
     survival = note_survival([m for f in eval_files for m in f["melodies"] if len(m)], encoding)
     print(f"Notes that survive the {encoding} encoding (encode, then decode): {100 * survival:.2f}%")
 
     # next-step prediction: the baselines, then the model, on the same windows
-    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding), utils.files_to_steps(eval_files, encoding),
+    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding), eval_melodies,
                                       chosen, x, y, config, args.ngram_order)
     model = load_model(checkpoint, config)
-    scores = {"model": score_model(model, steps, starts, y, config, args.batch_size), **scores}
+    scores = {"model": score_model(model, (steps, positions), starts, y, config, args.batch_size), **scores}
     prediction = {name: scoring.summarize_predictions(p_true, predicted, y, changes)
                   for name, (p_true, predicted) in scores.items()}
     epoch = int(checkpoints.CHECKPOINT_RE.match(os.path.basename(checkpoint)).group(1))

@@ -20,7 +20,7 @@ import safe_write
 import scales
 import step_encoding
 
-BARS_PER_ROW = 8  # piano rolls wrap like a score: 8 bars (128 sixteenth notes) a row
+BARS_PER_ROW = 8  # piano rolls wrap like a score: 8 bars a row (128 sixteenth notes in 4/4, 96 in 6/8)
 ROLL_WIDTH = 1200  # pixels
 ROLL_SEMITONE = 5  # pixels a semitone
 ROLL_COLOR, ROLL_SEED_COLOR = (31, 119, 180), (153, 153, 153)  # generated notes blue, the seed grey
@@ -38,12 +38,13 @@ def note_name(pitch):
 
 
 def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_row=BARS_PER_ROW,
-                 seed_label="seed (not in the file)"):
+                 seed_label="seed (not in the file)", meter=midi_notes.DEFAULT_METER, seed_in_file=False):
     """Draw a piano roll of a seed window (grey) and what followed it (blue) to a PNG file.
 
     seed_steps, steps: class arrays, one per sixteenth note. Like a score, it wraps into rows of
-    bars_per_row bars, numbered from the first generated step (the seed lies before bar 1), with
-    pitches named (C4 is middle C) and every bar, beat and C marked. Drawn straight into an image
+    bars_per_row bars of the meter ([numerator, denominator]), numbered as the file's: from the
+    first generated step (the seed lies before bar 1), or with seed_in_file from the seed's first
+    step, a bar line; with pitches named (C4 is middle C) and every bar, beat and C marked. Drawn straight into an image
     with Pillow, in a small fraction of the time matplotlib's axes took (benchmarks/sample_speed.py).
     """
     from PIL import Image, ImageDraw, ImageFont
@@ -53,8 +54,9 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
     notes = step_encoding.steps_to_notes(steps, encoding)
     both = np.concatenate([seed_notes, notes])
     low, high = (int(both[:, 2].min()), int(both[:, 2].max())) if len(both) else (60, 72)
-    bar = midi_notes.STEPS_PER_BAR
-    first = -len(seed_steps) // bar * bar  # the bar line at or before the seed
+    bar, beat = midi_notes.bar_steps(meter), midi_notes.beat_steps(meter)
+    file_start = -len(seed_steps) if seed_in_file else 0  # a bar line: bar 1 of the written file
+    first = file_start + (-len(seed_steps) - file_start) // bar * bar  # the bar line at or before the seed
     row_steps = bars_per_row * bar
     num_rows = max(1, -(-(len(steps) - first) // row_steps))
     left, right, top, below = 66, 12, 45, 30  # margins, in pixels: note names, title and legend, bar numbers
@@ -75,8 +77,8 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
             return round(y0 + (high + 1.5 - pitch) * ROLL_SEMITONE)
 
         # grid: beats light, bars dark, and each C
-        for beat in range(start, start + row_steps, midi_notes.STEPS_PER_QUARTER):
-            draw.line([(x(beat), y0), (x(beat), y0 + row_height)], fill=(224,) * 3 if beat % bar else (128,) * 3)
+        for line in range(start, start + row_steps, beat):
+            draw.line([(x(line), y0), (x(line), y0 + row_height)], fill=(224,) * 3 if (line - start) % bar else (128,) * 3)
         for pitch in range(low - 1, high + 2):
             if pitch % 12 == 0:
                 draw.line([(left, y(pitch)), (ROLL_WIDTH - right, y(pitch))], fill=(224,) * 3)
@@ -91,9 +93,10 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
             draw.line([(left - 3, y(pitch)), (left, y(pitch))], fill="black")
             draw.text((left - 5, y(pitch)), note_name(pitch), fill="black", font=font, anchor="rm")
         for line in range(start, start + row_steps, bar):  # bar numbers
-            if line >= 0:
+            if line >= file_start:
                 draw.line([(x(line), y0 + row_height), (x(line), y0 + row_height + 3)], fill="black")
-                draw.text((x(line), y0 + row_height + 5), str(line // bar + 1), fill="black", font=font, anchor="mt")
+                draw.text((x(line), y0 + row_height + 5), str((line - file_start) // bar + 1), fill="black",
+                          font=font, anchor="mt")
     if title:
         draw.text((left, top // 2), title, fill="black", font=title_font, anchor="lm")
     at = ROLL_WIDTH - right

@@ -16,7 +16,7 @@ from tqdm import tqdm
 import midi_notes
 import safe_write
 
-CACHE_VERSION = 4  # bump when what midi_to_notes returns, or the cache's layout, changes
+CACHE_VERSION = 5  # bump when what midi_to_notes returns, or the cache's layout, changes
 PARSE_CHUNK = 4  # files each task of the parsing pool takes at once
 
 
@@ -171,7 +171,8 @@ def load_melodies(data_dir, n_jobs=1, max_files_in_ram=25, quiet=False, subset=N
     for path, sha in zip(paths, shas):
         if sha is None:
             melodies, info = [], {"skipped": "cannot be read, or over the size limit", "recovered": None,
-                                  "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None, "track_table": []}
+                                  "tracks": 0, "polyphonic": 0, "drums": 0, "qpm": None, "track_table": [],
+                                  "meters": []}
         else:
             melodies, info = midi_notes.choose_melodies(*cached[sha], tracks, normalize_key, max_hold)
         files.append(dict(info, path=os.path.relpath(path, data_dir), sha1=sha, melodies=melodies))

@@ -5,6 +5,7 @@
     python sample.py --experiment_dir experiments/01 --temperature 0.8 --seed 1
     python sample.py --prime_file my_tune.mid --midi_instrument Flute --tempo 100
     python sample.py --continue_file my_opening.mid --num_files 5  # five ways to finish your tune
+    python sample.py --meter 6/8                                   # jigs: seeds in 6/8, files written in it
 """
 import argparse
 import os
@@ -35,6 +36,7 @@ def build_parser():
     parser.add_argument("--data_dir", default=None, help="folder holding the experiment's validation files, which seed the melodies (default: the experiment's --data_dir, data/midi unless trained on another)")
     parser.add_argument("--prime_file", default=None, help="seed every melody from random windows of this MIDI file instead")
     parser.add_argument("--continue_file", default=None, help="finish this opening instead: each file is its melody (its lead, taken as the experiment takes melodies) and then what the model writes after it")
+    parser.add_argument("--meter", default=None, help="time signature of every file, such as 4/4, 6/8 or 3/4: seeds come from melodies in it, and the files are written in it (default: each file in its seed's meter; the opening's with --continue_file)")
     # output
     parser.add_argument("--save_dir", default=None, help="folder for the generated files; numbering goes on after files already there (default: generated/ inside the experiment)")
     parser.add_argument("--num_files", type=int, default=10, help="number of files to generate (default: %(default)s)")
@@ -65,7 +67,8 @@ def parse_instrument(name):
 
 
 def load_seed_melodies(config, data_dir, prime_file):
-    """Melodies to draw seed windows from, the prime file's or the validation files', and the file of each."""
+    """Melodies to draw seed windows from, the prime file's or the validation files': (melodies, the
+    meter of each, the file of each)."""
     window_size, encoding, options = config["window_size"], config["encoding"], midi_notes.melody_options(config)
     if prime_file:
         if not os.path.isfile(prime_file):
@@ -76,7 +79,7 @@ def load_seed_melodies(config, data_dir, prime_file):
         if not any(len(m) > window_size for m in melodies):
             sys.exit(f"error: --prime_file {prime_file} has no melody longer than the experiment's window "
                      f"of {window_size} sixteenth notes; choose a longer file")
-        return melodies, [prime_file] * len(melodies)
+        return melodies, info["meters"], [prime_file] * len(melodies)
     files = []
     if os.path.isdir(data_dir):  # only the validation files are read (parsed once, then cached)
         files = melody_cache.load_melodies(data_dir, quiet=True, subset=config["files"]["validation"], **options)
@@ -84,11 +87,30 @@ def load_seed_melodies(config, data_dir, prime_file):
     if not any(len(m) > window_size for m in melodies):
         sys.exit(f"error: the experiment's validation files are not under {data_dir}; "
                  f"pass --data_dir with the folder it was trained on, or --prime_file")
-    return melodies, [os.path.join(data_dir, f["path"]) for f in files for m in f["melodies"] if len(m)]
+    names = [os.path.join(data_dir, f["path"]) for f in files for m in f["melodies"] if len(m)]
+    return melodies, utils.files_to_meters(files), names
 
 
-def load_opening(config, path):
-    """The melody of --continue_file, as the experiment takes melodies (its lead, when it has several)."""
+def keep_meter(config, melodies, meters, names, meter, where):
+    """The seed melodies in the meter asked for (--meter), and for a model that reads meters, in one it
+    was trained in; a one-line error naming the meters there are when none is left."""
+    window_size = config["window_size"]
+    known = set(config.get("meters") or [midi_notes.meter_name(m) for m, steps in zip(meters, melodies)
+                                         if len(steps) > window_size])
+    if meter and meter not in known:
+        sys.exit(f"error: --meter {meter}: {where} holds no melody in it; choose one of {', '.join(sorted(known))}")
+    wanted = {meter} if meter else known if utils.model_meters(config) else None
+    kept = [i for i, m in enumerate(meters) if wanted is None or midi_notes.meter_name(m) in wanted]
+    if not any(len(melodies[i]) > window_size for i in kept):
+        found = sorted({midi_notes.meter_name(m) for m, steps in zip(meters, melodies) if len(steps) > window_size})
+        sys.exit(f"error: no melody of {where} longer than the window is in {meter or ', '.join(sorted(known))}; "
+                 f"it has {', '.join(found)}")
+    return [melodies[i] for i in kept], [meters[i] for i in kept], [names[i] for i in kept]
+
+
+def load_opening(config, path, meter):
+    """The melody of --continue_file, as the experiment takes melodies (its lead, when it has several),
+    and its meter; the part after its last change of time signature, when it changes."""
     window_size = config["window_size"]
     if not os.path.isfile(path):
         sys.exit(f"error: --continue_file {path} does not exist")
@@ -96,20 +118,31 @@ def load_opening(config, path):
                                                                                     tracks="lead"))
     if info["skipped"]:
         sys.exit(f"error: cannot use --continue_file {path}: {info['skipped']}")
-    (melody,) = melodies
+    if not melodies:
+        sys.exit(f"error: cannot use --continue_file {path}: {info['track_table'][0]['reason']}")
+    melody, opening_meter = melodies[-1], info["meters"][-1]
+    name = midi_notes.meter_name(opening_meter)
+    if len(melodies) > 1:
+        print(f"{path} changes time signature; continuing its last part, {len(melody)} sixteenth notes in {name}")
+    if meter and meter != name:
+        sys.exit(f"error: --continue_file {path} is in {name}, not --meter {meter}; drop --meter to finish it in {name}")
+    if utils.model_meters(config) and name not in config["meters"]:
+        sys.exit(f"error: --continue_file {path} is in {name}; the model was trained in {', '.join(config['meters'])}")
     if len(melody) < window_size:
         sys.exit(f"error: --continue_file {path} gives {len(melody)} sixteenth notes of melody, from its first note; "
                  f"the model reads {window_size} before it writes: give an opening at least that long "
-                 f"({window_size / midi_notes.STEPS_PER_BAR:g} bars of 4/4)")
-    return melody
+                 f"({window_size / midi_notes.bar_steps(opening_meter):g} bars of {name})")
+    return melody, opening_meter
 
 
-def opening_seeds(config, opening, num_files):
+def opening_seeds(config, opening, meter, num_files):
     """(seeds, positions) that continue the opening: its last window after the history the model reads
-    (the opening before it, and the silence before a tune), at that window's place in the opening."""
+    (the opening before it, and the silence before a tune), at that window's place in the opening
+    (counted from the bar line before it, for a model that reads meters)."""
     history, window_size = utils.model_history(config), config["window_size"]
     seed = np.concatenate([np.zeros(history, np.uint8), opening])[-(history + window_size):]
-    return np.tile(seed, (num_files, 1)), np.full(num_files, len(opening) - window_size)
+    first = len(opening) - window_size + (meter[2] if utils.model_meters(config) else 0)
+    return np.tile(seed, (num_files, 1)), np.full(num_files, first)
 
 
 def find_window_sources(melodies, names, window_size, starts, chosen):
@@ -124,12 +157,14 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
     return [{"seed_melody": kept[m][1], "seed_melody_step": int(k - first_window[m])} for m, k in zip(melody, index)]
 
 
-def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0):
+def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0, meters=None):
     """Continue each seed window by file_length steps, as one batch.
 
     seeds: (batch, history + window_size) classes: the window, after history steps (the longest
     lookback or the register, whichever is more; none without lookback); positions: (batch,) each
-    window's first step's index in its melody (only its value modulo 2**utils.POSITION_BITS counts).
+    window's first step's index in its melody (only its value modulo 2**utils.POSITION_BITS counts),
+    or for a model that reads meters, counted from the bar line before the melody's first note, with
+    meters: ((batch,) steps in each bar, (batch,) meter ids, the number of meters the model reads).
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
     one compiled loop (see README: "How sampling works").
@@ -155,7 +190,10 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         if not lookback:
             return tf.one_hot(token, num_classes)
         lagged = tf.stack([steps.read(history + t - lag) for lag in lags], axis=1)  # (batch, K)
-        return utils.lookback_features(token, lagged, positions + t, num_classes)
+        if not meters:
+            return utils.lookback_features(token, lagged, positions + t, num_classes)
+        return utils.lookback_features(token, lagged, utils.position_code(positions + t, bars, meter_ids),
+                                       num_classes, meters[2])
 
     @tf.function
     def run(seeds, uniforms):
@@ -197,6 +235,7 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         return tf.transpose(steps.gather(tf.range(seed_length, seed_length + file_length)))
 
     positions = tf.constant(np.zeros(batch) if positions is None else positions, tf.int32)
+    bars, meter_ids = (tf.constant(m, tf.int32) for m in meters[:2]) if meters else (None, None)
     uniforms = rng.random((file_length, batch), dtype=np.float32)
     return run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
 
@@ -228,6 +267,11 @@ def check_args(args):
         sys.exit(f"error: --temperature must be 0 or above, got {args.temperature}")
     if args.tempo is not None and not args.tempo > 0:
         sys.exit(f"error: --tempo must be above 0 quarter notes per minute, got {args.tempo}")
+    if args.meter:
+        try:
+            args.meter = midi_notes.meter_name(midi_notes.parse_meter(args.meter))  # ' 6 / 8' -> '6/8'
+        except ValueError as e:
+            sys.exit(f"error: --meter {e}")
     if args.prime_file and args.continue_file:
         sys.exit("error: --prime_file and --continue_file both choose what the model begins from; pass one of them")
     try:
@@ -243,35 +287,54 @@ def check_soundfont(wav):
                  f"does not exist; point SOUNDFONT at a General MIDI .sf2 file, or unset it")
 
 
-def choose_seeds(config, melodies, num_files, rng):
-    """A random window of the seed melodies for each file -> (seeds, chosen starts, every start).
+def choose_seeds(config, melodies, meters, num_files, rng):
+    """A random window of the seed melodies for each file, the generated file beginning on a bar line
+    of its seed melody -> (seeds, chosen starts, every start, positions).
 
     seeds: (num_files, history + window_size) classes; a lookback model reads the seed window as a
     tune's opening, silence before it, so that it builds its phrases on the seed instead of
-    reciting the rest of the seed's tune. starts: every window start of utils.make_windows.
+    reciting the rest of the seed's tune. starts: every window start of utils.make_windows;
+    positions: the utils.position_code of every step, by the meter ids of meter_names(meters).
     """
     window_size, history = config["window_size"], utils.model_history(config)
-    steps, starts = utils.make_windows(melodies, window_size, history)
-    candidates = starts
-    if config.get("lookback"):  # a lookback model knows bars: begin each file on a bar line of its seed melody
-        on_bar_line = starts[(starts + window_size) % midi_notes.STEPS_PER_BAR == 0]
-        candidates = on_bar_line if len(on_bar_line) else starts
-    chosen = rng.choice(candidates, size=num_files)
+    steps, starts, positions = utils.make_windows(melodies, window_size, history,
+                                                  utils.meter_positions(meters, meter_names(config, meters)))
+    on_bar_line = starts[positions[starts + window_size] % 2 ** utils.BAR_BITS == 0]
+    chosen = rng.choice(on_bar_line if len(on_bar_line) else starts, size=num_files)
     seeds, _ = utils.windows_at(steps, chosen, window_size)
-    return np.pad(seeds, ((0, 0), (history, 0))), chosen, starts
+    return np.pad(seeds, ((0, 0), (history, 0))), chosen, starts, positions
 
 
-def write_files(args, config, origin, seeds, generated, sources, key, program, opening=False):
+def meter_names(config, meters):
+    """Meter names by id: those the model reads, else those of these melodies."""
+    return config.get("meters") or sorted({midi_notes.meter_name(m) for m in meters})
+
+
+def seed_meters(config, names, chosen, positions):
+    """(meter of each chosen window, as [numerator, denominator], and for generate: its positions, and
+    its meters when the model reads them). A window is read as the tune's first bar: its first step
+    stands in its bar as in the seed melody."""
+    codes = positions[chosen].astype(np.int64)
+    meters = [midi_notes.parse_meter(names[code >> (utils.BAR_BITS + 4)]) for code in codes]
+    in_bar = codes % 2 ** utils.BAR_BITS
+    if not utils.model_meters(config):
+        return meters, chosen % midi_notes.STEPS_PER_BAR, None  # older lookback models count bars of 16 from the first note
+    bars = np.array([midi_notes.bar_steps(m) for m in meters])
+    return meters, in_bar, (bars, codes >> (utils.BAR_BITS + 4), len(config["meters"]))
+
+
+def write_files(args, config, origin, seeds, generated, sources, meters, key, program, opening=False):
     """N.mid, N.json, N.png (and N.wav) for each generated melody, then index.html; returns the .mid paths.
 
-    seeds: what each melody began from, drawn in grey; with opening, it is written into the file too.
+    seeds: what each melody began from, drawn in grey; with opening, it is written into the file too,
+    and begins on a bar line. meters: [numerator, denominator] of each file, its time signature.
     """
     encoding = config["encoding"]
     save_dir = args.save_dir or os.path.join(origin["experiment_dir"], "generated")
     os.makedirs(save_dir, exist_ok=True)
     first = next_free_number(save_dir)
     written = []
-    for i, (seed_steps, melody, source) in enumerate(zip(seeds, generated, sources)):
+    for i, (seed_steps, melody, source, meter) in enumerate(zip(seeds, generated, sources, meters)):
         path = os.path.join(save_dir, f"{first + i}.mid")
         if key is not None:
             moved = move_to_key(seed_steps, melody, scales.major_tonic(key), encoding)
@@ -280,13 +343,15 @@ def write_files(args, config, origin, seeds, generated, sources, key, program, o
                       f"0..127; written as generated")
             seed_steps, melody = moved or (seed_steps, melody)
         written_steps = np.concatenate([seed_steps, melody]) if opening else melody
-        midi = step_encoding.steps_to_midi(written_steps, qpm=origin["tempo"], program=program, encoding=encoding)
+        midi = step_encoding.steps_to_midi(written_steps, qpm=origin["tempo"], program=program, encoding=encoding,
+                                           meter=meter)
         safe_write.write_atomic(path, midi.write)
-        media.save_origin(path, dict(origin, **source))
+        media.save_origin(path, dict(origin, meter=midi_notes.meter_name(meter), **source))
         # the picture shows the seed (not in the MIDI file) or the opening before what the model wrote
         media.steps_to_png(path[:-4] + ".png", seed_steps, melody, encoding,
                            title=f"{path} ({'opening' if opening else 'seed'} in grey)",
-                           seed_label="opening (in the file)" if opening else "seed (not in the file)")
+                           seed_label="opening (in the file)" if opening else "seed (not in the file)",
+                           meter=meter, seed_in_file=opening)
         if args.wav:
             try:
                 synthesizer = media.midi_to_wav(midi, path[:-4] + ".wav")
@@ -307,20 +372,27 @@ def main(argv=None):
     experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
     config = checkpoints.load_config(experiment_dir)
     history = utils.model_history(config)
-    if args.continue_file:  # every file continues the opening
-        opening = load_opening(config, args.continue_file)
-        seeds, positions = opening_seeds(config, opening, args.num_files)
-        shown, sources = np.tile(opening, (args.num_files, 1)), [{"continue_file": args.continue_file}] * args.num_files
+    if args.continue_file:  # every file continues the opening, written from the bar line before it
+        opening, meter = load_opening(config, args.continue_file, args.meter)
+        seeds, positions = opening_seeds(config, opening, meter, args.num_files)
+        shown = np.tile(np.concatenate([np.zeros(meter[2], np.uint8), opening]), (args.num_files, 1))
+        sources = [{"continue_file": args.continue_file}] * args.num_files
+        file_meters = [meter[:2]] * args.num_files
+        meters = ((np.full(args.num_files, midi_notes.bar_steps(meter)),
+                   np.full(args.num_files, config["meters"].index(midi_notes.meter_name(meter))), len(config["meters"]))
+                  if utils.model_meters(config) else None)
     else:
-        melodies, names = load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file)
+        where = args.prime_file or "the validation files"
+        melodies, melody_meters, names = keep_meter(config, *load_seed_melodies(config, args.data_dir or config["data_dir"],
+                                                                               args.prime_file), args.meter, where)
     check_soundfont(args.wav)
 
-    # seeds: a random window of the seed melodies for each file (the seed is bar 1 of the form)
+    # seeds: a random window of the seed melodies for each file, read as the first bar of a tune
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
     rng = np.random.default_rng(seed)
     if not args.continue_file:
-        seeds, chosen, starts = choose_seeds(config, melodies, args.num_files, rng)
-        positions = chosen % midi_notes.STEPS_PER_BAR
+        seeds, chosen, starts, step_positions = choose_seeds(config, melodies, melody_meters, args.num_files, rng)
+        file_meters, positions, meters = seed_meters(config, meter_names(config, melody_meters), chosen, step_positions)
         shown = seeds[:, history:]
         sources = find_window_sources(melodies, names, config["window_size"], starts, chosen)
 
@@ -331,13 +403,14 @@ def main(argv=None):
     model = checkpoints.load_checkpoint(checkpoint, compile=False)
     with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
         generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
-                             positions=positions, register=config.get("register", 0))
+                             positions=positions, register=config.get("register", 0), meters=meters)
 
     # files: what made them, kept beside each in N.json for index.html, and what each began from
     origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
               "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
               "tempo": args.tempo or config.get("qpm") or 120.0, "written": time.strftime("%Y-%m-%d %H:%M")}
-    return write_files(args, config, origin, shown, generated, sources, key, program, opening=bool(args.continue_file))
+    return write_files(args, config, origin, shown, generated, sources, file_meters, key, program,
+                       opening=bool(args.continue_file))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,11 @@ def steps_to_notes(steps, encoding="roll"):
     return np.stack([starts, ends, steps[starts] - 2], axis=1)
 
 
-def steps_to_midi(steps, qpm=120.0, program=0, encoding="roll", velocity=90):
-    """Classes, one per sixteenth note -> a one-instrument PrettyMIDI at `qpm` quarter notes a minute."""
+def steps_to_midi(steps, qpm=120.0, program=0, encoding="roll", velocity=90, meter=midi_notes.DEFAULT_METER):
+    """Classes, one per sixteenth note -> a one-instrument PrettyMIDI at `qpm` quarter notes a minute,
+    whose time signature is meter ([numerator, denominator]) from its first step, a bar line."""
     midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(int(meter[0]), int(meter[1]), 0.0))
     instrument = pretty_midi.Instrument(program=program)
     seconds_per_step = 60.0 / qpm / midi_notes.STEPS_PER_QUARTER
     for start, end, pitch in steps_to_notes(steps, encoding):

@@ -6,6 +6,7 @@
     tensorboard --logdir experiments                          # watch and compare runs
 """
 import argparse
+import collections
 import csv
 import math
 import os
@@ -158,6 +159,7 @@ def take_source_model(config, given):
                  f"error: --init_from {source} has no whole checkpoint of epoch {which}; it has epochs "
                  f"{checkpoints.describe_epochs([e for e, _ in kept])}: pass one of them to --init_checkpoint")
     source_config = checkpoints.load_config(source)
+    config["meters"] = source_config.get("meters")  # the meters its model reads; none for older experiments
     for name in SOURCE_FLAGS:
         value = source_config.get(name, build_parser().get_default(name))  # older experiments: the defaults
         if name in given and config[name] != value:
@@ -206,17 +208,36 @@ def load_data(config, resuming):
     return train, validation, totals, files
 
 
+def count_meters(files):
+    """{meter name: melodies} of these files, the most common first."""
+    names = [midi_notes.meter_name(meter) for meter in utils.files_to_meters(files)]
+    return dict(collections.Counter(names).most_common())
+
+
 def files_to_windows(train_files, validation_files, config):
-    """((steps, runs) of the training windows, and of the validation ones), as utils.make_window_runs.
+    """((steps, runs) of the training windows, and of the validation ones), as utils.make_window_runs;
+    for a model that reads meters, (steps, runs, positions), of the melodies in the meters it reads.
 
     Once the melodies are steps (1 byte each), the files let go of their notes (12 bytes each,
     views into the melody cache) before the windows are made: a large collection's peak memory is
     then its notes, not its notes and its windows together.
     """
-    melodies = [utils.files_to_steps(files, config["encoding"]) for files in (train_files, validation_files)]
-    for f in train_files + validation_files:
-        f["melodies"] = None
-    return [utils.make_window_runs(m, config["window_size"], utils.model_history(config)) for m in melodies]
+    windows = []
+    for files in (train_files, validation_files):
+        melodies, meters = utils.files_to_steps(files, config["encoding"]), utils.files_to_meters(files)
+        for f in files:
+            f["melodies"] = None
+        if not utils.model_meters(config):
+            windows.append(utils.make_window_runs(melodies, config["window_size"], utils.model_history(config)))
+            continue
+        known = [midi_notes.meter_name(meter) in config["meters"] for meter in meters]
+        if not all(known):  # --init_from a model that was not trained in these meters
+            print(f"Left out: {known.count(False)} melodies in meters the model of --init_from does not read "
+                  f"(it reads {', '.join(config['meters'])})")
+        melodies = [m for m, ok in zip(melodies, known) if ok]
+        positions = utils.meter_positions([meter for meter, ok in zip(meters, known) if ok], config["meters"])
+        windows.append(utils.make_window_runs(melodies, config["window_size"], utils.model_history(config), positions))
+    return windows
 
 
 def build_model(config):
@@ -234,7 +255,7 @@ def build_model(config):
     import keras
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
     num_classes, window_size, lookback = config["num_classes"], config["window_size"], config.get("lookback", [])
-    extra = len(lookback) + utils.POSITION_BITS if lookback else 0  # the repeat flags and the position
+    extra = len(lookback) + utils.position_width(utils.model_meters(config)) if lookback else 0  # repeat flags, position
     steps = keras.Input((window_size, num_classes + extra), name="steps")
     x = steps
     for i in range(config["num_layers"]):
@@ -333,10 +354,15 @@ def make_datasets(config, train_windows, val_windows):
 
     options = dict(window_size=config["window_size"], batch_size=config["batch_size"],
                    num_classes=config["num_classes"], encoding=config["encoding"],
-                   lookback=config.get("lookback", []), register=config.get("register", 0))
-    train_data = utils.make_dataset(*train_windows, shuffle=True, transpose=config["transpose"], seed=config["seed"],
-                                    **options)
-    val_data = utils.make_dataset(*val_windows, **options)
+                   lookback=config.get("lookback", []), register=config.get("register", 0),
+                   meters=utils.model_meters(config))
+
+    def dataset(windows, **more):  # windows: (steps, runs), or (steps, runs, positions) for a model that reads meters
+        steps, runs, positions = (*windows, None)[:3]
+        return utils.make_dataset(steps, runs, positions=positions, **options, **more)
+
+    train_data = dataset(train_windows, shuffle=True, transpose=config["transpose"], seed=config["seed"])
+    val_data = dataset(val_windows)
     pipeline = tf.data.Options()
     # multi_worker: every worker runs the same pipeline and keeps its share of each batch
     pipeline.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -417,6 +443,10 @@ def main(argv=None):
 
     # data: melodies, then windows of them
     train_files, validation_files, totals, files = load_data(config, resuming)
+    if not resuming and "meters" not in config:  # a new experiment learns the meters of its training melodies
+        config["meters"] = list(count_meters(train_files))
+    print("Meters of the training melodies: " + ", ".join(f"{name} {count}" for name, count in
+                                                           count_meters(train_files).items()))
     data_table = data_report.make_data_table(files, train_files, validation_files, config["window_size"])
     train_windows, val_windows = files_to_windows(train_files, validation_files, config)  # (steps, runs) each
     windows = {"train": int(train_windows[1][:, 1].sum()), "validation": int(val_windows[1][:, 1].sum())}

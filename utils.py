@@ -8,10 +8,16 @@ import math
 
 import numpy as np
 
+import midi_notes
 import step_encoding
 
 POSITION_BITS = 8  # a lookback model reads each step's index in its melody modulo 2**8 steps (16 bars), in
 # binary: the low 4 bits are its place in the bar, the high 4 its bar's place in a form of up to 16 bars
+# A lookback model that reads meters (config["meters"], experiments trained since meters are read) reads
+# instead, by its melody's own meter, the step's place in its bar (BAR_BITS binary digits), its bar's place
+# in a form of FORM_BARS bars (4 digits) and the meter, one-hot among the meters it was trained in
+BAR_BITS = 6  # bars of up to 64 sixteenth notes
+FORM_BARS = 16
 
 
 # ----------------------------------------------------------------------------
@@ -38,7 +44,24 @@ def files_to_steps(files, encoding="roll"):
     return [step_encoding.notes_to_steps(m, encoding) for f in files for m in f["melodies"] if len(m)]
 
 
-def make_windows(melodies, window_size, history=0):
+def files_to_meters(files):
+    """The meter of each melody of files_to_steps: [numerator, denominator, offset], in the same order."""
+    return [meter for f in files for m, meter in zip(f["melodies"], f["meters"]) if len(m)]
+
+
+def position_code(index, bar, meter_id):
+    """Where a step stands, as one integer: index (steps since the bar line before the melody's first
+    note), bar (steps in its bar) and meter_id -> its place in the bar, its bar's place in the form,
+    and the meter, in lookback_features' digits. numpy arrays or TensorFlow tensors alike."""
+    return index % bar + 2 ** BAR_BITS * (index // bar % FORM_BARS) + 2 ** (BAR_BITS + 4) * meter_id
+
+
+def meter_positions(meters, names):
+    """(bar, meter_id, offset) of each melody, from files_to_meters and the meter names a model reads."""
+    return [(midi_notes.bar_steps(meter), names.index(midi_notes.meter_name(meter)), meter[2]) for meter in meters]
+
+
+def make_windows(melodies, window_size, history=0, meters=None):
     """Melodies -> (steps, starts): one flat uint8 array and the start of every window in it.
 
     Window k is steps[starts[k] : starts[k] + window_size] and its target, the step right after
@@ -46,22 +69,25 @@ def make_windows(melodies, window_size, history=0):
     history > 0 (models with --lookback): each melody is preceded by at least `history` steps of
     rest (the silence before a tune), and melodies start 2**POSITION_BITS steps apart, so the steps a
     window's lookback reaches are always at hand, and a step's index in `steps` modulo 2**POSITION_BITS
-    is its index in its melody modulo 16 bars.
+    is its index in its melody modulo 16 bars. With meters (meter_positions, one per melody):
+    (steps, starts, positions), positions (len(steps),) uint16: the position_code of every step.
     """
-    steps, runs = make_window_runs(melodies, window_size, history)
+    steps, runs, *positions = make_window_runs(melodies, window_size, history, meters)
     starts = np.concatenate([np.arange(first, first + count) for first, count in runs]
                             ) if len(runs) else np.zeros(0, np.int64)
-    return steps, starts
+    return (steps, starts, *positions)
 
 
-def make_window_runs(melodies, window_size, history=0):
-    """As make_windows, but the windows of each melody as one run: (steps, runs).
+def make_window_runs(melodies, window_size, history=0, meters=None):
+    """As make_windows, but the windows of each melody as one run: (steps, runs), or with meters
+    (steps, runs, positions).
 
     runs: (melodies, 2) int64 [first start, window count]; a melody's windows start at consecutive
     steps. 16 bytes a melody, where make_windows' starts take 8 bytes a window (200 MB for the 26
     million windows of 64 times the bundled tunes): what training holds, through make_dataset.
     """
-    melodies = [m for m in melodies if len(m) > window_size]
+    kept = [i for i, m in enumerate(melodies) if len(m) > window_size]
+    melodies = [melodies[i] for i in kept]
     lengths = np.array([len(m) for m in melodies], dtype=np.int64)
     period = 2 ** POSITION_BITS
     before = -(-history // period) * period  # rest, in whole periods
@@ -71,9 +97,15 @@ def make_window_runs(melodies, window_size, history=0):
     blocks = np.array([len(m) for m in melodies], dtype=np.int64)
     offsets = np.cumsum(blocks) - blocks + before  # where each melody's first window starts
     steps = np.concatenate(melodies) if melodies else np.zeros(0, np.uint8)
-    return steps, np.stack([offsets, lengths - window_size], axis=1)
-
-
+    runs = np.stack([offsets, lengths - window_size], axis=1)
+    if meters is None:
+        return steps, runs
+    positions = np.zeros(len(steps), np.uint16)
+    for i, first, block in zip(kept, offsets, blocks):
+        bar, meter_id, offset = meters[i]
+        index = np.arange(-before, block - before) + offset  # from the bar line before the first note
+        positions[first - before:first - before + block] = position_code(index, bar, meter_id)
+    return steps, runs, positions
 def windows_at(steps, starts, window_size, history=0):
     """(x, y) for the windows at these starts: x (n, history + window_size) classes, the `history`
     steps before each window included, and y (n,) the step right after the window."""
@@ -81,21 +113,38 @@ def windows_at(steps, starts, window_size, history=0):
     return x, steps[starts + window_size]
 
 
-def lookback_features(current, lagged, position, num_classes):
+def lookback_features(current, lagged, position, num_classes, meters=0):
     """What a --lookback model reads at each step, in TensorFlow ops.
 
     current: (...) classes; lagged: (..., K) the classes `lookback` steps before each; position:
-    (...) each step's index in its melody. Returns (..., num_classes + K + POSITION_BITS) float32:
-    the step one-hot, whether it repeats the step each lookback before (Magenta's Lookback RNN
-    'repeating' flags), and its position as POSITION_BITS binary digits (Magenta's counter of the
-    step in the bar, here extended to the bar in a 16-bar form).
+    (...) each step's index in its melody, or with meters (the number of meters the model reads)
+    its position_code. Returns (..., num_classes + K + position_width(meters)) float32: the step
+    one-hot, whether it repeats the step each lookback before (Magenta's Lookback RNN 'repeating'
+    flags), and its position: POSITION_BITS binary digits (Magenta's counter of the step in the bar,
+    here extended to the bar in a 16-bar form), or with meters its place in its own bar and its
+    bar's in the form, in binary, and its meter, one-hot.
     """
     import tensorflow as tf
 
-    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(tf.cast(position, tf.int32)[..., None],
-                                                         tf.range(POSITION_BITS)), 1)
-    return tf.concat([tf.one_hot(current, num_classes), tf.cast(current[..., None] == lagged, tf.float32),
-                      tf.cast(bits, tf.float32)], axis=-1)
+    digits = BAR_BITS + 4 if meters else POSITION_BITS
+    position = tf.cast(position, tf.int32)
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(position[..., None], tf.range(digits)), 1)
+    features = [tf.one_hot(current, num_classes), tf.cast(current[..., None] == lagged, tf.float32),
+                tf.cast(bits, tf.float32)]
+    if meters:
+        features.append(tf.one_hot(tf.bitwise.right_shift(position, digits), meters))
+    return tf.concat(features, axis=-1)
+
+
+def position_width(meters=0):
+    """Features of a step's position that lookback_features gives."""
+    return BAR_BITS + 4 + meters if meters else POSITION_BITS
+
+
+def model_meters(config):
+    """The number of meters an experiment's model reads: those it was trained in, for a lookback
+    model trained since meters are read; 0 for the others."""
+    return len(config.get("meters") or []) if config.get("lookback") else 0
 
 
 def register_features(recent, num_classes):
@@ -133,7 +182,7 @@ def model_history(config):
 
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
-                 encoding="roll", seed=0, lookback=(), register=0):
+                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -146,14 +195,17 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     only as far as keeps all its pitches in 0..127.
 
     lookback (steps, from make_windows with a history of model_history steps): x is instead a dict of
-    "steps": (batch, window_size, num_classes + K + POSITION_BITS) lookback_features, and
+    "steps": (batch, window_size, num_classes + K + position_width(meters)) lookback_features, and
     "lookback": (batch, K, num_classes) one-hot, the step each lookback before the target, which
     the model may copy; with register (steps, with lookback), also "register": (batch, 2,
-    num_classes) register_features of the last `register` steps before the target.
+    num_classes) register_features of the last `register` steps before the target. positions (with
+    lookback, from make_windows with meters): the position_code of every step, for a model that reads
+    `meters` meters.
     """
     import tensorflow as tf
 
     steps = tf.constant(steps)
+    positions = None if positions is None else tf.constant(positions.astype(np.int32))
     history = history_steps(lookback, register)
     offsets = tf.range(-history, window_size + 1, dtype=tf.int64)  # history, the window and its target
     first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
@@ -178,9 +230,10 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
             return tf.one_hot(x, num_classes), y
         lags = tf.constant(lookback)
         lagged = tf.gather(xy, history + tf.range(window_size)[:, None] - lags, axis=1)  # (batch, window_size, K)
-        position = (batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)) % 2 ** POSITION_BITS
+        at = batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)  # (batch, window_size) where each step is
+        position = at % 2 ** POSITION_BITS if positions is None else tf.gather(positions, at)
         candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
-        inputs = {"steps": lookback_features(x, lagged, position, num_classes),
+        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters),
                   "lookback": tf.one_hot(candidates, num_classes)}
         if register:
             inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes)

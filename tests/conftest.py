@@ -13,10 +13,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 
-def write_midi(path, tracks, qpm=120.0, resolution=220, is_drum=False):
-    """tracks: list of [(start_step, end_step, pitch), ...] in sixteenth notes; returns path."""
+def write_midi(path, tracks, qpm=120.0, resolution=220, is_drum=False, time_signatures=()):
+    """tracks: list of [(start_step, end_step, pitch), ...] in sixteenth notes; time_signatures:
+    [(step, numerator, denominator), ...]; returns path."""
     midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=qpm)
     step = 60.0 / qpm / 4
+    midi.time_signature_changes = [pretty_midi.TimeSignature(n, d, at * step) for at, n, d in time_signatures]
     for notes in tracks:
         instrument = pretty_midi.Instrument(program=0, is_drum=is_drum)
         for start, end, pitch in notes:

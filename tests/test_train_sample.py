@@ -231,25 +231,30 @@ def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(me
     (_, first), (_, second) = checkpoints.list_checkpoints(experiment)
     model = keras.saving.load_model(second, safe_mode=True)  # stock layers only: no registration, no code
     config = checkpoints.load_config(experiment)
-    steps, starts = utils.make_windows([np.arange(2, 40, dtype=np.uint8)], 8, history=utils.model_history(config))
-    data = utils.make_dataset(steps, starts, 8, 16, 130, lookback=[3, 7], register=register)
+    assert config["meters"] == ["4/4"]  # a lookback model reads the meters of its training melodies
+    steps, starts, positions = utils.make_windows([np.arange(2, 40, dtype=np.uint8)], 8, utils.model_history(config),
+                                                  meters=[(16, 0, 0)])
+    data = utils.make_dataset(steps, starts, 8, 16, 130, lookback=[3, 7], register=register, positions=positions,
+                              meters=1)
     before = keras.saving.load_model(first, safe_mode=True).predict(data, verbose=0)
     after = model.predict(data, verbose=0)
     assert np.allclose(after.sum(axis=1), 1, atol=1e-5) and not np.allclose(before, after)  # epoch 2 trained on
-    assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.POSITION_BITS) and config["num_classes"] == 130
+    assert model.inputs[0].shape[1:] == (8, 130 + 2 + utils.position_width(1)) and config["num_classes"] == 130
     assert [tuple(i.shape[1:]) for i in model.inputs[1:]] == [(2, 130)] + [(2, 130)] * bool(register)
     written = sample.main(["--experiment_dir", experiment, "--num_files", "2", "--file_length", "40", "--seed", "1"])
     assert len(written) == 2 and all(midi_notes.midi_to_notes(path)[0] for path in written)
 
 
+@pytest.mark.parametrize("meters", [None, ["4/4", "6/8", "3/4"]])
 @pytest.mark.parametrize("register", [0, 9])
 @pytest.mark.parametrize("temperature", [1.0, 0.0])
-def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature, register):
+def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature, register, meters):
     import keras
     lookback, window_size, length = [3, 7], 5, 12
     config = {"cell": "lstm", "num_layers": 1, "rnn_size": 8, "window_size": window_size, "num_classes": 130,
               "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback,
-              "register": register}
+              "register": register, "meters": meters}
+    bars, meter_ids = np.array([16, 12, 12]), np.array([0, 1, 2])  # with meters: each file in its own
     history = utils.model_history(config)
     keras.utils.set_random_seed(0)
     model = train.build_model(config)
@@ -257,12 +262,15 @@ def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperat
         w.assign(np.random.default_rng(1).normal(0, 0.8, w.shape))
     seeds = np.random.default_rng(2).integers(0, 130, (3, history + window_size))
     generated = sample.generate(model, seeds, length, temperature, np.random.default_rng(3), lookback,
-                                positions=np.full(3, history), register=register)
+                                positions=np.full(3, history), register=register,
+                                meters=(bars, meter_ids, 3) if meters else None)
     # model.predict on every window the sampler saw, cut from each whole melody as training cuts them
     expected = []
-    for row in np.concatenate([seeds, generated], axis=1).astype(np.uint8):
+    for r, row in enumerate(np.concatenate([seeds, generated], axis=1).astype(np.uint8)):
         starts = np.arange(history, history + length)  # the window before generated step t starts at history + t
-        data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback, register=register)
+        positions = utils.position_code(np.arange(len(row)), bars[r], meter_ids[r]) if meters else None
+        data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback, register=register,
+                                  positions=positions, meters=3 if meters else 0)
         expected.append(model.predict(data, verbose=0))
     expected = np.concatenate(expected)  # (3 * length, 130)
     if temperature == 0:
