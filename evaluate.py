@@ -100,15 +100,17 @@ def load_files(data_dir, config, paths=None):
 
 def load_generated(generated_dir):
     """Melodies (as notes) of every .mid under generated_dir, their meters (from each file's time
-    signature, 4/4 without one), and a note for each file left out."""
-    melodies, meters, notes = [], [], []
+    signature, 4/4 without one), whether each file ended before --file_length (its N.json says, for
+    a model trained with --endings; else None), and a note for each file left out."""
+    melodies, meters, ended, notes = [], [], [], []
     for path in melody_cache.find_midi_files(generated_dir):
         found, info = midi_notes.choose_melodies(*midi_notes.midi_to_notes(path))
         if info["skipped"]:
             notes.append(f"  left out {path}: {info['skipped']}")
         melodies += [m for m in found if len(m)]
         meters += [meter for m, meter in zip(found, info["meters"]) if len(m)]
-    return melodies, meters, notes
+        ended.append((media.load_origin(path) or {}).get("ended"))
+    return melodies, meters, ended, notes
 
 
 def format_number(value, digits=3):
@@ -162,6 +164,7 @@ def print_music_table(columns, overlaps):
     row("length in bars, quartiles", lambda t: "/".join(f"{q:.0f}" for q in t["length_bars_quartiles"]))
     row("ending on the tonic", share("ends_on_tonic"))
     row("last note on a strong beat", share("ends_on_strong_beat"))
+    row("ended before --file_length", share("ended"))
     if overlaps:
         print(f"{'pitch-class histogram overlap':36s}{overlaps['pitch_class']:>12.3f}  (generated with training)")
         print(f"{'note-length histogram overlap':36s}{overlaps['note_length']:>12.3f}")
@@ -232,7 +235,8 @@ def load_data(args, config, experiment_dir):
 def scored_melodies(config, files):
     """The melodies of these files whose windows are scored, as steps, and their meters: for a model
     that reads meters, those in a meter it was trained in."""
-    melodies, meters = utils.files_to_steps(files, config["encoding"]), utils.files_to_meters(files)
+    melodies = utils.files_to_steps(files, config["encoding"], config.get("endings", False))
+    meters = utils.files_to_meters(files)
     if not utils.model_meters(config):
         return melodies, meters
     known = [midi_notes.meter_name(meter) in config["meters"] for meter in meters]
@@ -300,7 +304,8 @@ def measure_music(args, config, experiment_dir, train_files, eval_files):
     """Music and structure of the generated files, the training melodies and the validation melodies:
     printed, with the histograms drawn -> (results["music"], the figure's path or None)."""
     generated_dir = args.generated_dir or os.path.join(experiment_dir, "generated")
-    generated, generated_meters, notes = load_generated(generated_dir) if os.path.isdir(generated_dir) else ([], [], [])
+    generated, generated_meters, ended, notes = (load_generated(generated_dir) if os.path.isdir(generated_dir)
+                                                 else ([], [], [], []))
     for note in notes:
         print(note)
     validation_files = (eval_files if not args.data_dir
@@ -324,6 +329,9 @@ def measure_music(args, config, experiment_dir, train_files, eval_files):
                for name, indexes in [("generated", in_seed_sources), ("training", None), ("validation", in_training)]
                if melodies[name]]
     music = dict(columns)
+    known = [done for done in ended if done is not None]  # files of a model trained with --endings
+    for name, stats in columns:
+        stats["ended"] = float(np.mean(known)) if name == "generated" and known else None
     overlaps = None
     figure_path = None
     if generated:
@@ -401,7 +409,8 @@ def main(argv=None):
     print(f"Notes that survive the {encoding} encoding (encode, then decode): {100 * survival:.2f}%")
 
     # next-step prediction: the baselines, then the model, on the same windows
-    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding), eval_melodies,
+    scores, learned = score_baselines(utils.files_to_steps(train_files, encoding, config.get("endings", False)),
+                                      eval_melodies,
                                       chosen, x, y, config, args.ngram_order)
     model = load_model(checkpoint, config)
     scores = {"model": score_model(model, (steps, positions), starts, y, config, args.batch_size), **scores}

@@ -26,6 +26,7 @@ import tensorflow_start
 import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+MIN_TUNE_BARS = 4  # a model trained with --endings cannot end a file sooner: shorter is not a tune
 
 
 def build_parser():
@@ -40,7 +41,7 @@ def build_parser():
     # output
     parser.add_argument("--save_dir", default=None, help="folder for the generated files; numbering goes on after files already there (default: generated/ inside the experiment)")
     parser.add_argument("--num_files", type=int, default=10, help="number of files to generate (default: %(default)s)")
-    parser.add_argument("--file_length", type=int, default=1000, help="length of each file, in sixteenth notes, seed not included (default: %(default)s)")
+    parser.add_argument("--file_length", type=int, default=1000, help="length of each file, in sixteenth notes, seed not included; for a model trained with --endings the longest, as it ends each file where the tune ends, never within its first 4 bars (default: %(default)s)")
     parser.add_argument("--midi_instrument", default="Acoustic Grand Piano", help="General MIDI instrument, by name or program number 0-127 (default: %(default)s)")
     parser.add_argument("--wav", action="store_true", help="also write N.wav beside each N.mid, played by the instruments of a General MIDI soundfont (see README)")
     parser.add_argument("--tempo", type=float, default=None, help="tempo of the written files, in quarter notes per minute (default: the experiment's, else 120)")
@@ -157,7 +158,8 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
     return [{"seed_melody": kept[m][1], "seed_melody_step": int(k - first_window[m])} for m, k in zip(melody, index)]
 
 
-def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0, meters=None):
+def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0, meters=None,
+             end_class=None, min_steps=None):
     """Continue each seed window by file_length steps, as one batch.
 
     seeds: (batch, history + window_size) classes: the window, after history steps (the longest
@@ -165,6 +167,9 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     window's first step's index in its melody (only its value modulo 2**utils.POSITION_BITS counts),
     or for a model that reads meters, counted from the bar line before the melody's first note, with
     meters: ((batch,) steps in each bar, (batch,) meter ids, the number of meters the model reads).
+    end_class (a model trained with --endings): a file that draws it has ended, and goes on drawing
+    it; the loop stops once every file has; it is never drawn before a file's min_steps (batch,)
+    steps, the other classes keeping their proportions.
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
     one compiled loop (see README: "How sampling works").
@@ -180,6 +185,7 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     history = utils.history_steps(lookback, register)
     window_size = seed_length - history
     num_classes = dense.units
+    first_pitch = num_classes - 128 - (end_class is not None)  # the class of MIDI pitch 0
     lags = list(lookback)
     # lane j holds the window that started at a step t with t % window_size == j: row r is lane r // batch
     lane_of_row = tf.repeat(tf.range(window_size), batch)
@@ -202,7 +208,10 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         # steps[i]: (batch,) the i-th step of history, seed window, then what is generated
         steps = tf.TensorArray(tf.int32, size=seed_length + file_length, clear_after_read=False,
                                element_shape=[batch]).scatter(tf.range(seed_length), tf.transpose(seeds))
+        ended = tf.zeros([batch], tf.bool)
         for t in tf.range(window_size + file_length - 1):
+            if tf.reduce_all(ended):
+                break
             # the lane whose window starts at step t forgets everything, then all lanes read step t
             keep = tf.cast(lane_of_row != t % window_size, tf.float32)[:, None]
             x = tf.tile(read(steps, t), [window_size, 1])  # (window_size * batch, features)
@@ -222,7 +231,10 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                 if register:  # register_gates: weight on how far each pitch lies beyond the recent range
                     recent = tf.transpose(steps.gather(tf.range(history + t + 1 - register, history + t + 1)))
                     weights = tf.matmul(h, cost.kernel) + cost.bias  # (batch, 2)
-                    logits += tf.einsum("bk,bkc->bc", weights, utils.register_features(recent, num_classes))
+                    logits += tf.einsum("bk,bkc->bc", weights, utils.register_features(recent, num_classes, first_pitch))
+                if end_class is not None:  # no end before min_steps
+                    too_soon = (t + 1 - window_size < min_steps)[:, None] & (tf.range(num_classes) == end_class)[None]
+                    logits = tf.where(too_soon, -np.inf, logits)
                 if temperature == 0:
                     token = tf.argmax(logits, axis=1, output_type=tf.int32)
                 else:
@@ -231,13 +243,35 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                     u = uniforms[t + 1 - window_size] * cdf[:, -1]
                     count = tf.reduce_sum(tf.cast(cdf < u[:, None], tf.int32), axis=1)
                     token = tf.minimum(count, num_classes - 1)
+                if end_class is not None:
+                    ended |= token == end_class
+                    token = tf.where(ended, end_class, token)
                 steps = steps.write(history + t + 1, token)
         return tf.transpose(steps.gather(tf.range(seed_length, seed_length + file_length)))
 
     positions = tf.constant(np.zeros(batch) if positions is None else positions, tf.int32)
     bars, meter_ids = (tf.constant(m, tf.int32) for m in meters[:2]) if meters else (None, None)
+    min_steps = tf.constant(np.zeros(batch) if min_steps is None else min_steps, tf.int32)
     uniforms = rng.random((file_length, batch), dtype=np.float32)
-    return run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
+    generated = run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
+    if end_class is not None:  # the steps left when the loop stopped, every file having ended, are the end too
+        generated[np.cumsum(generated == end_class, axis=1) > 0] = end_class
+    return generated
+
+
+def cut_endings(generated, end_class):
+    """(batch, file_length) classes from generate -> (each file up to its end class, with the rests
+    before it dropped, so it ends with its last note; whether each ended)."""
+    cut, ended = [], []
+    for steps in generated:
+        at = np.flatnonzero(steps == end_class)
+        melody = steps[:at[0]] if len(at) else steps
+        if len(at):
+            notes = np.flatnonzero(melody != 0)  # the last step that is not a rest
+            melody = melody[:notes[-1] + 1] if len(notes) else melody
+        cut.append(melody)
+        ended.append(bool(len(at)))
+    return cut, ended
 
 
 def move_to_key(seed_steps, steps, tonic, encoding):
@@ -398,12 +432,20 @@ def main(argv=None):
 
     # the model, and what it writes after each seed
     tensorflow_start.import_keras()
-    print(f"Sampling {args.num_files} files of {args.file_length} sixteenth notes from {checkpoint} "
-          f"(seed {seed}, temperature {args.temperature})")
+    endings = config.get("endings", False)
+    print(f"Sampling {args.num_files} files of {'at most ' * endings}{args.file_length} sixteenth notes from "
+          f"{checkpoint} (seed {seed}, temperature {args.temperature})")
     model = checkpoints.load_checkpoint(checkpoint, compile=False)
+    end_class = step_encoding.end_class(config["encoding"]) if endings else None
+    min_steps = [MIN_TUNE_BARS * midi_notes.bar_steps(meter) for meter in file_meters]
     with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
         generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
-                             positions=positions, register=config.get("register", 0), meters=meters)
+                             positions=positions, register=config.get("register", 0), meters=meters,
+                             end_class=end_class, min_steps=min_steps)
+    if endings:
+        generated, ended = cut_endings(generated, end_class)
+        sources = [dict(source, ended=done) for source, done in zip(sources, ended)]
+        print(f"{sum(ended)} of {args.num_files} files ended before {args.file_length} sixteenth notes")
 
     # files: what made them, kept beside each in N.json for index.html, and what each began from
     origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,

@@ -3,6 +3,7 @@
 A melody is a uint8 array of class indices, one per sixteenth-note step:
   roll encoding:  0 = rest, p + 1 = pitch p sounding                    (129 classes)
   onset encoding: 0 = rest, 1 = the note before goes on, p + 2 = pitch p starts  (130 classes)
+A model trained with --endings has one class more, the last: "the tune has ended" (end_class).
 """
 import numpy as np
 import pretty_midi
@@ -10,6 +11,11 @@ import pretty_midi
 import midi_notes
 
 NUM_CLASSES = {"roll": 129, "onset": 130}
+
+
+def end_class(encoding):
+    """The class after a tune's last step, for models trained with --endings: the one after the 128 pitches."""
+    return NUM_CLASSES[encoding]
 
 
 # ----------------------------------------------------------------------------

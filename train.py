@@ -31,7 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 RESUME_FLAGS = {"experiment_dir", "num_epochs", "patience", "n_jobs", "max_files_in_ram", "distribute"}
 # --init_from: the source experiment's model and encoding; a new experiment takes them, and refuses a flag
 # that says otherwise (dropout only acts in training: the new experiment takes the source's unless given)
-SOURCE_FLAGS = ["encoding", "window_size", "lookback", "register", "normalize_key", "cell", "rnn_size", "num_layers"]
+SOURCE_FLAGS = ["encoding", "endings", "window_size", "lookback", "register", "normalize_key", "cell", "rnn_size",
+                "num_layers"]
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
 CELLS = ["lstm", "gru", "rnn"]
 
@@ -46,6 +47,7 @@ def build_parser():
     parser.add_argument("--max_hold", type=int, default=0, metavar="STEPS", help="a note held longer than this many sixteenth notes ends there, and a longer rest loses whole bars until it fits, e.g. 32 for 2 bars (default: %(default)s, off)")
     parser.add_argument("--window_size", type=int, default=20, help="steps the model sees to predict the next one, in sixteenth notes (default: %(default)s)")
     parser.add_argument("--encoding", choices=list(step_encoding.NUM_CLASSES), default="roll", help="roll: 129 classes, rest or pitch sounding; onset: 130, also tells a struck note from a held one (default: %(default)s)")
+    parser.add_argument("--endings", action="store_true", help="learn where tunes end: one class more, the target after each melody's last step, so that sample.py ends each file where its tune ends (default: off)")
     parser.add_argument("--transpose", type=int, default=0, help="shift each training window by a random number of semitones in [-N, N] (default: %(default)s, off)")
     parser.add_argument("--n_jobs", "-j", type=int, default=1, help="processes that parse MIDI files not yet in the cache (default: %(default)s)")
     parser.add_argument("--max_files_in_ram", type=int, default=25, help="MIDI files parsed and held at once while loading; parsed melodies are kept as 1 byte per step (default: %(default)s)")
@@ -224,7 +226,8 @@ def files_to_windows(train_files, validation_files, config):
     """
     windows = []
     for files in (train_files, validation_files):
-        melodies, meters = utils.files_to_steps(files, config["encoding"]), utils.files_to_meters(files)
+        melodies = utils.files_to_steps(files, config["encoding"], config.get("endings", False))
+        meters = utils.files_to_meters(files)
         for f in files:
             f["melodies"] = None
         if not utils.model_meters(config):
@@ -324,7 +327,7 @@ def describe_experiment(config, train_files, validation_files, totals, windows, 
     """Record in a new experiment's config what it learns from: classes, tempo, windows, files, software."""
     qpms = [f["qpm"] for f in train_files if f["qpm"]]
     config.update(
-        num_classes=step_encoding.NUM_CLASSES[config["encoding"]],
+        num_classes=step_encoding.NUM_CLASSES[config["encoding"]] + config.get("endings", False),
         steps_per_quarter=midi_notes.STEPS_PER_QUARTER,
         qpm=float(np.median(qpms)) if qpms else 120.0,
         windows=windows,

@@ -39,9 +39,12 @@ def split_files(files, window_size, seed=0, validation_fraction=0.2):
     return [f for f in usable if f["sha1"] not in val_shas], [f for f in usable if f["sha1"] in val_shas]
 
 
-def files_to_steps(files, encoding="roll"):
-    """All melodies of these files as step arrays, in file order."""
-    return [step_encoding.notes_to_steps(m, encoding) for f in files for m in f["melodies"] if len(m)]
+def files_to_steps(files, encoding="roll", endings=False):
+    """All melodies of these files as step arrays, in file order; with endings, each followed by the
+    end class (step_encoding.end_class), the target after its last step."""
+    ending = [step_encoding.end_class(encoding)] if endings else []
+    return [np.append(step_encoding.notes_to_steps(m, encoding), np.uint8(ending)).astype(np.uint8)
+            for f in files for m in f["melodies"] if len(m)]
 
 
 def files_to_meters(files):
@@ -147,25 +150,26 @@ def model_meters(config):
     return len(config.get("meters") or []) if config.get("lookback") else 0
 
 
-def register_features(recent, num_classes):
+def register_features(recent, num_classes, first_pitch):
     """What a --register model weighs each class of the next step by, in TensorFlow ops.
 
-    recent: (batch, R) classes, the last R steps. Returns (batch, 2, num_classes) float32: how far
-    each pitch lies beyond the lowest or highest note of those steps, in octaves (0 within them, for
-    rest and hold, and when no note sounded), and that distance times their span in octaves. The
+    recent: (batch, R) classes, the last R steps; first_pitch: the class of MIDI pitch 0 (classes
+    below are rest and hold, the one above the 128 pitches the end). Returns (batch, 2, num_classes)
+    float32: how far each pitch lies beyond the lowest or highest note of those steps, in octaves (0
+    within them, for rest, hold and end, and when no note sounded), and that distance times their
+    span in octaves. The
     model learns how much a note beyond the range the melody keeps costs, and that it costs more the
     wider the range already is.
     """
     import tensorflow as tf
 
-    first_pitch = num_classes - 128  # classes below are rest (and hold)
     recent = tf.cast(recent, tf.int32)
-    is_note = recent >= first_pitch
+    is_note = (recent >= first_pitch) & (recent < first_pitch + 128)
     low = tf.reduce_min(tf.where(is_note, recent, num_classes), axis=1, keepdims=True)  # (batch, 1)
     high = tf.reduce_max(tf.where(is_note, recent, -1), axis=1, keepdims=True)
     classes = tf.range(num_classes)[None]  # (1, num_classes)
     beyond = tf.maximum(tf.maximum(low - classes, classes - high), 0)  # semitones
-    beyond = tf.where((classes >= first_pitch) & (high >= 0), beyond, 0)
+    beyond = tf.where((classes >= first_pitch) & (classes < first_pitch + 128) & (high >= 0), beyond, 0)
     octaves = tf.cast(beyond, tf.float32) / 12
     span = tf.cast(tf.maximum(high - low, 0), tf.float32) / 12
     return tf.stack([octaves, octaves * span], axis=1)
@@ -211,7 +215,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
 
     def transpose_batch(xy, random_seed):
-        is_note = xy >= first_pitch
+        is_note = (xy >= first_pitch) & (xy < first_pitch + 128)  # not rest, hold or the end
         lowest = tf.reduce_min(tf.where(is_note, xy, 255), axis=1) - first_pitch
         highest = tf.reduce_max(tf.where(is_note, xy, -1), axis=1) - first_pitch
         has_notes = tf.reduce_any(is_note, axis=1)
@@ -236,7 +240,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters),
                   "lookback": tf.one_hot(candidates, num_classes)}
         if register:
-            inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes)
+            inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes, first_pitch)
         return inputs, y
 
     starts = np.asarray(starts, np.int64)
