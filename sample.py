@@ -96,16 +96,16 @@ def keep_meter(config, melodies, meters, names, meter, where):
     """The seed melodies in the meter asked for (--meter), and for a model that reads meters, in one it
     was trained in; a one-line error naming the meters there are when none is left."""
     window_size = config["window_size"]
-    known = set(config.get("meters") or [midi_notes.meter_name(m) for m, steps in zip(meters, melodies)
-                                         if len(steps) > window_size])
+    found = sorted({midi_notes.meter_name(m) for m, steps in zip(meters, melodies) if len(steps) > window_size})
+    known = config.get("meters") or found  # experiments trained before meters were read: the seeds' meters
     if meter and meter not in known:
-        sys.exit(f"error: --meter {meter}: {where} holds no melody in it; choose one of {', '.join(sorted(known))}")
-    wanted = {meter} if meter else known if utils.model_meters(config) else None
+        sys.exit(f"error: --meter {meter}: the experiment's {'training melodies' if config.get('meters') else where} "
+                 f"are in {', '.join(known)}; choose one of them")
+    wanted = {meter} if meter else set(known) if utils.model_meters(config) else None
     kept = [i for i, m in enumerate(meters) if wanted is None or midi_notes.meter_name(m) in wanted]
     if not any(len(melodies[i]) > window_size for i in kept):
-        found = sorted({midi_notes.meter_name(m) for m, steps in zip(meters, melodies) if len(steps) > window_size})
-        sys.exit(f"error: no melody of {where} longer than the window is in {meter or ', '.join(sorted(known))}; "
-                 f"it has {', '.join(found)}")
+        sys.exit(f"error: no melody of {where} longer than the window is in {meter or ', '.join(known)}; they are in "
+                 f"{', '.join(found)}: choose one of those, or --prime_file a tune in {meter or 'one of the first'}")
     return [melodies[i] for i in kept], [meters[i] for i in kept], [names[i] for i in kept]
 
 
@@ -159,7 +159,7 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
 
 
 def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0, meters=None,
-             end_class=None, min_steps=None):
+             end_class=None, min_steps=None, encoding="roll", durations=False):
     """Continue each seed window by file_length steps, as one batch.
 
     seeds: (batch, history + window_size) classes: the window, after history steps (the longest
@@ -169,7 +169,9 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     meters: ((batch,) steps in each bar, (batch,) meter ids, the number of meters the model reads).
     end_class (a model trained with --endings): a file that draws it has ended, and goes on drawing
     it; the loop stops once every file has; it is never drawn before a file's min_steps (batch,)
-    steps, the other classes keeping their proportions.
+    steps, the other classes keeping their proportions. durations (--durations): the model also reads
+    how long each step's note or rest has lasted, counted from the seed's first step (utils.step_durations
+    of the seed, then step by step).
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
     one compiled loop (see README: "How sampling works").
@@ -185,36 +187,38 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     history = utils.history_steps(lookback, register)
     window_size = seed_length - history
     num_classes = dense.units
-    first_pitch = num_classes - 128 - (end_class is not None)  # the class of MIDI pitch 0
+    first_pitch = 1 if encoding == "roll" else 2  # the class of MIDI pitch 0
     lags = list(lookback)
     # lane j holds the window that started at a step t with t % window_size == j: row r is lane r // batch
     lane_of_row = tf.repeat(tf.range(window_size), batch)
 
-    def read(steps, t):
-        """What the model reads at window step t: (batch, features), from the steps so far."""
+    def read(steps, lasted, t):
+        """What the model reads at window step t: (batch, features), from the steps so far (and how long each lasted)."""
         token = steps.read(history + t)
         if not lookback:
             return tf.one_hot(token, num_classes)
         lagged = tf.stack([steps.read(history + t - lag) for lag in lags], axis=1)  # (batch, K)
-        if not meters:
-            return utils.lookback_features(token, lagged, positions + t, num_classes)
-        return utils.lookback_features(token, lagged, utils.position_code(positions + t, bars, meter_ids),
-                                       num_classes, meters[2])
+        position = utils.position_code(positions + t, bars, meter_ids) if meters else positions + t
+        duration = lasted.read(history + t) if durations else None
+        return utils.lookback_features(token, lagged, position, num_classes, meters[2] if meters else 0, duration)
 
     @tf.function
-    def run(seeds, uniforms):
+    def run(seeds, uniforms, seed_durations):
         states = [cell.get_initial_state(window_size * batch) for cell in cells]
         states = [s if isinstance(s, (list, tuple)) else [s] for s in states]
         # steps[i]: (batch,) the i-th step of history, seed window, then what is generated
         steps = tf.TensorArray(tf.int32, size=seed_length + file_length, clear_after_read=False,
                                element_shape=[batch]).scatter(tf.range(seed_length), tf.transpose(seeds))
+        # lasted[i]: (batch,) how long the note or rest of step i has lasted (only with durations)
+        lasted = tf.TensorArray(tf.int32, size=seed_length + file_length, clear_after_read=False,
+                                element_shape=[batch]).scatter(tf.range(seed_length), tf.transpose(seed_durations))
         ended = tf.zeros([batch], tf.bool)
         for t in tf.range(window_size + file_length - 1):
             if tf.reduce_all(ended):
                 break
             # the lane whose window starts at step t forgets everything, then all lanes read step t
             keep = tf.cast(lane_of_row != t % window_size, tf.float32)[:, None]
-            x = tf.tile(read(steps, t), [window_size, 1])  # (window_size * batch, features)
+            x = tf.tile(read(steps, lasted, t), [window_size, 1])  # (window_size * batch, features)
             new_states = []
             for cell, state in zip(cells, states):
                 x, state = cell(x, [s * keep for s in state], training=False)
@@ -246,6 +250,10 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                 if end_class is not None:
                     ended |= token == end_class
                     token = tf.where(ended, end_class, token)
+                if durations:
+                    before = steps.read(history + t)
+                    lasted = lasted.write(history + t + 1, tf.where(utils.event_begins(token, before, encoding), 0,
+                                                                    lasted.read(history + t) + 1))
                 steps = steps.write(history + t + 1, token)
         return tf.transpose(steps.gather(tf.range(seed_length, seed_length + file_length)))
 
@@ -253,7 +261,9 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     bars, meter_ids = (tf.constant(m, tf.int32) for m in meters[:2]) if meters else (None, None)
     min_steps = tf.constant(np.zeros(batch) if min_steps is None else min_steps, tf.int32)
     uniforms = rng.random((file_length, batch), dtype=np.float32)
-    generated = run(tf.constant(seeds, tf.int32), tf.constant(uniforms)).numpy().astype(np.uint8)
+    seed_durations = np.stack([utils.step_durations(row, encoding) for row in seeds])
+    generated = run(tf.constant(seeds, tf.int32), tf.constant(uniforms), tf.constant(seed_durations, tf.int32)
+                    ).numpy().astype(np.uint8)
     if end_class is not None:  # the steps left when the loop stopped, every file having ended, are the end too
         generated[np.cumsum(generated == end_class, axis=1) > 0] = end_class
     return generated
@@ -400,38 +410,32 @@ def write_files(args, config, origin, seeds, generated, sources, meters, key, pr
     return written
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    key, program = check_args(args)
-    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
-    config = checkpoints.load_config(experiment_dir)
-    history = utils.model_history(config)
-    if args.continue_file:  # every file continues the opening, written from the bar line before it
-        opening, meter = load_opening(config, args.continue_file, args.meter)
-        seeds, positions = opening_seeds(config, opening, meter, args.num_files)
-        shown = np.tile(np.concatenate([np.zeros(meter[2], np.uint8), opening]), (args.num_files, 1))
-        sources = [{"continue_file": args.continue_file}] * args.num_files
-        file_meters = [meter[:2]] * args.num_files
-        meters = ((np.full(args.num_files, midi_notes.bar_steps(meter)),
-                   np.full(args.num_files, config["meters"].index(midi_notes.meter_name(meter))), len(config["meters"]))
-                  if utils.model_meters(config) else None)
-    else:
-        where = args.prime_file or "the validation files"
-        melodies, melody_meters, names = keep_meter(config, *load_seed_melodies(config, args.data_dir or config["data_dir"],
-                                                                               args.prime_file), args.meter, where)
-    check_soundfont(args.wav)
+def start_from_opening(config, args):
+    """--continue_file: every file continues the opening, written from the bar line before it ->
+    (seeds, positions, meters for generate, what each file begins with, sources, meter of each file)."""
+    opening, meter = load_opening(config, args.continue_file, args.meter)
+    seeds, positions = opening_seeds(config, opening, meter, args.num_files)
+    meters = ((np.full(args.num_files, midi_notes.bar_steps(meter)),
+               np.full(args.num_files, config["meters"].index(midi_notes.meter_name(meter))), len(config["meters"]))
+              if utils.model_meters(config) else None)
+    shown = np.tile(np.concatenate([np.zeros(meter[2], np.uint8), opening]), (args.num_files, 1))
+    return (seeds, positions, meters, shown, [{"continue_file": args.continue_file}] * args.num_files,
+            [meter[:2]] * args.num_files)
 
-    # seeds: a random window of the seed melodies for each file, read as the first bar of a tune
-    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
-    rng = np.random.default_rng(seed)
-    if not args.continue_file:
-        seeds, chosen, starts, step_positions = choose_seeds(config, melodies, melody_meters, args.num_files, rng)
-        file_meters, positions, meters = seed_meters(config, meter_names(config, melody_meters), chosen, step_positions)
-        shown = seeds[:, history:]
-        sources = find_window_sources(melodies, names, config["window_size"], starts, chosen)
 
-    # the model, and what it writes after each seed
-    tensorflow_start.import_keras()
+def start_from_seeds(config, melodies, melody_meters, names, num_files, rng):
+    """A random window of the seed melodies for each file, read as the first bar of a tune -> as
+    start_from_opening, what each file begins with being its seed (not written into it)."""
+    seeds, chosen, starts, step_positions = choose_seeds(config, melodies, melody_meters, num_files, rng)
+    file_meters, positions, meters = seed_meters(config, meter_names(config, melody_meters), chosen, step_positions)
+    sources = find_window_sources(melodies, names, config["window_size"], starts, chosen)
+    return seeds, positions, meters, seeds[:, utils.model_history(config):], sources, file_meters
+
+
+def generate_melodies(args, config, checkpoint, start, seed, rng):
+    """What the model writes after each seed -> (melodies, sources): with --endings, each up to where
+    it ended, its source saying whether it did."""
+    seeds, positions, meters, _, sources, file_meters = start
     endings = config.get("endings", False)
     print(f"Sampling {args.num_files} files of {'at most ' * endings}{args.file_length} sixteenth notes from "
           f"{checkpoint} (seed {seed}, temperature {args.temperature})")
@@ -441,16 +445,40 @@ def main(argv=None):
     with tensorflow_start.tensorflow_notes_dropped():  # one about int32 kernels, the first time the loop runs
         generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
                              positions=positions, register=config.get("register", 0), meters=meters,
-                             end_class=end_class, min_steps=min_steps)
-    if endings:
-        generated, ended = cut_endings(generated, end_class)
-        sources = [dict(source, ended=done) for source, done in zip(sources, ended)]
-        print(f"{sum(ended)} of {args.num_files} files ended before {args.file_length} sixteenth notes")
+                             end_class=end_class, min_steps=min_steps, encoding=config["encoding"],
+                             durations=config.get("durations", False))
+    if not endings:
+        return generated, sources
+    generated, ended = cut_endings(generated, end_class)
+    print(f"{sum(ended)} of {args.num_files} files ended before {args.file_length} sixteenth notes")
+    return generated, [dict(source, ended=done) for source, done in zip(sources, ended)]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    key, program = check_args(args)
+    experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
+    config = checkpoints.load_config(experiment_dir)
+    if args.continue_file:
+        start = start_from_opening(config, args)
+    else:
+        where = args.prime_file or "the validation files"
+        melodies = keep_meter(config, *load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file),
+                              args.meter, where)
+    check_soundfont(args.wav)
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
+    rng = np.random.default_rng(seed)
+    if not args.continue_file:
+        start = start_from_seeds(config, *melodies, args.num_files, rng)
+
+    tensorflow_start.import_keras()
+    generated, sources = generate_melodies(args, config, checkpoint, start, seed, rng)
 
     # files: what made them, kept beside each in N.json for index.html, and what each began from
     origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,
               "temperature": args.temperature, "midi_instrument": pretty_midi.program_to_instrument_name(program),
               "tempo": args.tempo or config.get("qpm") or 120.0, "written": time.strftime("%Y-%m-%d %H:%M")}
+    shown, file_meters = start[3], start[5]
     return write_files(args, config, origin, shown, generated, sources, file_meters, key, program,
                        opening=bool(args.continue_file))
 

@@ -18,6 +18,7 @@ POSITION_BITS = 8  # a lookback model reads each step's index in its melody modu
 # in a form of FORM_BARS bars (4 digits) and the meter, one-hot among the meters it was trained in
 BAR_BITS = 6  # bars of up to 64 sixteenth notes
 FORM_BARS = 16
+DURATION_BITS = 6  # --durations: how long the current note or rest has lasted, 0 to 63 steps (more reads 63)
 
 
 # ----------------------------------------------------------------------------
@@ -116,7 +117,24 @@ def windows_at(steps, starts, window_size, history=0):
     return x, steps[starts + window_size]
 
 
-def lookback_features(current, lagged, position, num_classes, meters=0):
+def event_begins(steps, before, encoding="roll"):
+    """Whether a note or rest begins at each step, given the step before: roll, where the class
+    changes; onset, where a pitch is struck (class 2 and up) or a rest follows a note (a hold, 1,
+    goes on). numpy arrays or TensorFlow tensors alike."""
+    if encoding == "roll":
+        return steps != before
+    return (steps >= 2) | ((steps == 0) & (before != 0))
+
+
+def step_durations(steps, encoding="roll"):
+    """(len(steps),) int64: steps since the current note or rest began (event_begins), 0 on its first step."""
+    steps = np.asarray(steps, np.int64)
+    index = np.arange(len(steps))
+    begins = event_begins(steps, np.concatenate([[-1], steps[:-1]]), encoding)
+    return index - np.maximum.accumulate(np.where(begins, index, 0))
+
+
+def lookback_features(current, lagged, position, num_classes, meters=0, duration=None):
     """What a --lookback model reads at each step, in TensorFlow ops.
 
     current: (...) classes; lagged: (..., K) the classes `lookback` steps before each; position:
@@ -136,12 +154,16 @@ def lookback_features(current, lagged, position, num_classes, meters=0):
                 tf.cast(bits, tf.float32)]
     if meters:
         features.append(tf.one_hot(tf.bitwise.right_shift(position, digits), meters))
+    if duration is not None:
+        lasted = tf.minimum(tf.cast(duration, tf.int32), 2 ** DURATION_BITS - 1)[..., None]
+        features.append(tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(lasted, tf.range(DURATION_BITS)), 1),
+                                tf.float32))
     return tf.concat(features, axis=-1)
 
 
-def position_width(meters=0):
-    """Features of a step's position that lookback_features gives."""
-    return BAR_BITS + 4 + meters if meters else POSITION_BITS
+def position_width(meters=0, durations=False):
+    """Features of a step's position (and with durations, of its note's length) that lookback_features gives."""
+    return (BAR_BITS + 4 + meters if meters else POSITION_BITS) + DURATION_BITS * durations
 
 
 def model_meters(config):
@@ -186,7 +208,7 @@ def model_history(config):
 
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
-                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0):
+                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0, durations=False):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -204,10 +226,12 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     the model may copy; with register (steps, with lookback), also "register": (batch, 2,
     num_classes) register_features of the last `register` steps before the target. positions (with
     lookback, from make_windows with meters): the position_code of every step, for a model that reads
-    `meters` meters.
+    `meters` meters. durations (with lookback): the steps also say how long their note or rest has
+    lasted (step_durations of the whole steps array, computed once).
     """
     import tensorflow as tf
 
+    lasted = tf.constant(np.minimum(step_durations(steps, encoding), 255).astype(np.uint8)) if durations else None
     steps = tf.constant(steps)
     positions = None if positions is None else tf.constant(positions.astype(np.int32))
     history = history_steps(lookback, register)
@@ -237,7 +261,8 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         at = batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)  # (batch, window_size) where each step is
         position = at % 2 ** POSITION_BITS if positions is None else tf.gather(positions, at)
         candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
-        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters),
+        duration = None if lasted is None else tf.gather(lasted, at)
+        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters, duration),
                   "lookback": tf.one_hot(candidates, num_classes)}
         if register:
             inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes, first_pitch)

@@ -61,10 +61,10 @@ def test_cut_endings_drops_the_rests_before_the_end_and_keeps_a_file_that_never_
 def test_a_model_trained_with_endings_writes_files_that_say_whether_they_ended(melody_dir, tmp_path):
     experiment = str(tmp_path / "exp")
     train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1", "--rnn_size", "8",
-                "--window_size", "8", "--batch_size", "16", "--endings", "--lookback", "4", "--register", "8"])
+                "--window_size", "8", "--batch_size", "16", "--endings", "--lookback", "4", "--register", "8", "--durations"])
     with open(os.path.join(experiment, "config.json")) as f:
         config = json.load(f)
-    assert config["endings"] is True and config["num_classes"] == 130
+    assert config["endings"] is True and config["num_classes"] == 130 and config["durations"] is True
     written = sample.main(["--experiment_dir", experiment, "--num_files", "4", "--file_length", "300", "--seed", "1"])
     for path in written:
         with open(path[:-4] + ".json") as f:

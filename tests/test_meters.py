@@ -116,7 +116,7 @@ def test_a_lookback_model_learns_each_meter_and_sample_writes_the_one_asked_for(
     for path in written:
         (_, info) = midi_notes.choose_melodies(*midi_notes.midi_to_notes(path))
         assert [m[:2] for m in info["meters"]] == [[6, 8]]
-    assert "choose one of 4/4, 6/8" in error_of(lambda: sample.main(["--experiment_dir", experiment, "--meter", "3/4"]))
+    assert "are in 6/8, 4/4; choose one of them" in error_of(lambda: sample.main(["--experiment_dir", experiment, "--meter", "3/4"]))
     assert "not a time signature" in error_of(lambda: sample.main(["--experiment_dir", experiment, "--meter", "jig"]))
 
 

@@ -143,6 +143,7 @@ def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_pa
     (["--learning_rate", "0"], "--learning_rate must be above 0"),
     (["--data_dir", "no/such/folder"], "--data_dir no/such/folder is not a folder"),
     (["--register", "256"], "--register works with --lookback"),
+    (["--durations"], "--durations works with --lookback"),
     (["--lookback", "16", "--register", "-1"], "--register takes steps back of at least 1"),
 ])
 def test_bad_train_flags_are_one_line_errors(flags, message, tmp_path):
@@ -187,6 +188,9 @@ def test_bad_sample_flags_are_one_line_errors(experiment, tmp_path):
         (["--prime_file", str(tmp_path / "missing.mid")], "does not exist"),
         (["--num_files", "0"], "--num_files must be at least 1"),
         (["--temperature", "-1"], "--temperature must be 0 or above"),
+        (["--meter", "6/8"], "--meter 6/8: the experiment's training melodies are in 4/4; choose one of them"),
+        (["--meter", "7/32"], "--meter 7/32: its bar is not a whole number of sixteenth notes"),
+        (["--continue_file", short, "--meter", "3/4"], "is in 4/4, not --meter 3/4"),
     ]
     for flags, message in cases:
         text = error_of(lambda: sample.main(["--experiment_dir", experiment] + flags))

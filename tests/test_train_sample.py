@@ -245,32 +245,40 @@ def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(me
     assert len(written) == 2 and all(midi_notes.midi_to_notes(path)[0] for path in written)
 
 
-@pytest.mark.parametrize("meters", [None, ["4/4", "6/8", "3/4"]])
+@pytest.mark.parametrize("meters, durations", [(None, False), (["4/4", "6/8", "3/4"], False), (["4/4"], True)])
 @pytest.mark.parametrize("register", [0, 9])
 @pytest.mark.parametrize("temperature", [1.0, 0.0])
-def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature, register, meters):
+def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature, register, meters, durations):
     import keras
     lookback, window_size, length = [3, 7], 5, 12
     config = {"cell": "lstm", "num_layers": 1, "rnn_size": 8, "window_size": window_size, "num_classes": 130,
               "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback,
-              "register": register, "meters": meters}
-    bars, meter_ids = np.array([16, 12, 12]), np.array([0, 1, 2])  # with meters: each file in its own
+              "register": register, "meters": meters, "durations": durations}
+    # with three meters, each file in its own (4/4, 6/8, 3/4); else all in 4/4
+    bars, meter_ids = ((np.array([16, 12, 12]), np.array([0, 1, 2])) if meters and len(meters) == 3
+                       else (np.full(3, 16), np.zeros(3, int)))
     history = utils.model_history(config)
     keras.utils.set_random_seed(0)
     model = train.build_model(config)
     for w in model.weights:  # far from uniform, and copy gates that matter, so a wrong input would show
         w.assign(np.random.default_rng(1).normal(0, 0.8, w.shape))
     seeds = np.random.default_rng(2).integers(0, 130, (3, history + window_size))
+    if durations:  # rests and holds that go on for several steps, so that lengths grow
+        seeds[:, ::2] = np.random.default_rng(4).integers(0, 2, seeds[:, ::2].shape)
+        dense = model.get_layer("next_step")
+        dense.bias.assign(dense.bias.numpy() + np.where(np.arange(130) < 2, 4.0, 0.0))
     generated = sample.generate(model, seeds, length, temperature, np.random.default_rng(3), lookback,
                                 positions=np.full(3, history), register=register,
-                                meters=(bars, meter_ids, 3) if meters else None)
+                                meters=(bars, meter_ids, len(meters)) if meters else None, encoding="onset",
+                                durations=durations)
     # model.predict on every window the sampler saw, cut from each whole melody as training cuts them
     expected = []
     for r, row in enumerate(np.concatenate([seeds, generated], axis=1).astype(np.uint8)):
         starts = np.arange(history, history + length)  # the window before generated step t starts at history + t
         positions = utils.position_code(np.arange(len(row)), bars[r], meter_ids[r]) if meters else None
         data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback, register=register,
-                                  positions=positions, meters=3 if meters else 0)
+                                  positions=positions, meters=len(meters) if meters else 0, encoding="onset",
+                                  durations=durations)
         expected.append(model.predict(data, verbose=0))
     expected = np.concatenate(expected)  # (3 * length, 130)
     if temperature == 0:

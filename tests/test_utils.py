@@ -145,3 +145,10 @@ def test_transposition_shifts_pitches_within_range_and_keeps_rests():
             assert xy.max() <= 128 and shift[2, 0] <= 0  # never above pitch 127
             shifts.add(int(shift[0, 1]))
     assert shifts == set(range(-5, 6))
+
+
+def test_durations_count_the_steps_since_the_note_or_rest_began():
+    onset = [0, 0, 62, 1, 1, 64, 0, 0, 62, 62]  # a repeated note is struck again
+    assert utils.step_durations(onset, "onset").tolist() == [0, 1, 0, 1, 2, 0, 0, 1, 0, 0]
+    roll = [0, 0, 61, 61, 63, 0]
+    assert utils.step_durations(roll, "roll").tolist() == [0, 1, 0, 1, 0, 0]
