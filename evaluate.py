@@ -358,8 +358,9 @@ def measure_meters(melodies, meters):
     {meter: {melodies, onset histograms, total variation distances}}."""
     found = collections.Counter(midi_notes.meter_name(m) for m in meters["generated"] or meters["validation"])
     results = {}
-    print(f"\n{'where notes start in the bar':28s}{'generated':>16s}{'validation':>16s}   (total variation distance to "
-          f"the training melodies of the meter: 0 the same, 1 disjoint)")
+    print("\nwhere notes start in the bar: total variation distance to the training melodies of the meter "
+          "(0 the same, 1 disjoint)")
+    print(f"{'meter':28s}{'generated':>16s}{'validation':>16s}")
     for name, _ in found.most_common():
         histograms = {which: music_stats.onset_histogram(melodies[which], meters[which], name)
                       for which in ["training", "validation", "generated"]}
