@@ -22,6 +22,7 @@ import melody_cache  # noqa: E402 -- needs the path above
 import step_encoding  # noqa: E402
 import tensorflow_start  # noqa: E402
 import utils  # noqa: E402
+import yardstick  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,6 +50,7 @@ def main(argv=None):
     steps, starts = utils.make_windows(utils.files_to_steps(train_files), 20)
     tensorflow_start.import_keras()
     print(f"{len(starts)} training windows from {len(train_files)} files under {args.data_dir}")
+    print(yardstick.describe_yardstick(yardstick.measure_yardstick()))  # this machine, now: times are relative to it
     datasets = {autotune: make_training_data(steps, starts, autotune) for autotune in [True, False]}
     speeds = {True: 0, False: 0}
     for _ in range(args.passes):  # alternately, best of each: these machines are noisy

@@ -38,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import melody_cache  # noqa: E402 -- needs the path above
 import step_encoding  # noqa: E402
 import utils  # noqa: E402
+import yardstick  # noqa: E402
 
 NUM_CLASSES = step_encoding.NUM_CLASSES["roll"]  # 129: rest, then pitches 0..127
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this
@@ -258,6 +259,7 @@ def main(argv=None):
     n_files = len(melody_cache.find_midi_files(data_dir))
     print(f"{n_files} MIDI files under {data_dir}; LSTM {args.num_layers} x {args.rnn_size}, batch {args.batch_size}, "
           f"{args.max_files_in_ram} files in RAM; windows/s over {args.steps} steps after {args.warmup_steps} warm-up steps")
+    print(yardstick.describe_yardstick(yardstick.measure_yardstick()))  # this machine, now: times are relative to it
     for path in melody_cache.find_midi_files(data_dir):
         melody_cache.hash_file(path)  # read every file once, so that no run pays for the disk alone
 

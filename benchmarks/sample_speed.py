@@ -30,6 +30,7 @@ import sample  # noqa: E402
 import step_encoding  # noqa: E402
 import train  # noqa: E402
 import utils  # noqa: E402
+import yardstick  # noqa: E402
 
 TARGET_SPEEDUP = 300  # sample.generate's first call against the old sampler, at least
 TARGET_COMMAND_SECONDS = {"defaults": 15, "recommended": 10}  # the whole default `python sample.py`, under
@@ -239,6 +240,7 @@ def main(argv=None):
         peak = matmul_gflops()
         print(f"\nThis machine's float32 matmul (1024 x 1024, TensorFlow, best of 20): {peak:.1f} GFLOP/s; the loops run "
               f"at {rates[0] / peak:.0%} (defaults) and {rates[1] / peak:.0%} (recommended) of it")
+        print(yardstick.describe_yardstick(yardstick.measure_yardstick()))  # this machine, now: times are relative to it
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

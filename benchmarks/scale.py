@@ -42,6 +42,7 @@ import midi_notes  # noqa: E402
 import step_encoding  # noqa: E402
 import train  # noqa: E402
 import utils  # noqa: E402
+import yardstick  # noqa: E402
 
 RESULT = "RESULT "  # a subprocess prints its figures on one line starting with this
 
@@ -188,6 +189,7 @@ def main(argv=None):
     paths = melody_cache.find_midi_files(data_dir)
     print(f"{len(paths)} MIDI files under {data_dir}; {os.cpu_count()} CPU cores; window {args.window_size}, "
           f"batch {args.batch_size}, {args.batches} batches pulled")
+    print(yardstick.describe_yardstick(yardstick.measure_yardstick()))  # this machine, now: times are relative to it
 
     print(f"\nParsing {len(paths)} files {args.parse_passes} times over ({args.parse_passes * len(paths)} files a run) "
           f"with melody_cache.parse_files, the pool's start included, best of {args.repeats}:")

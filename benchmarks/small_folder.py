@@ -31,6 +31,7 @@ sys.path.insert(0, REPO)  # this script lives in benchmarks/; the project's modu
 
 import checkpoints  # noqa: E402
 import melody_cache  # noqa: E402
+import yardstick  # noqa: E402
 
 SHARED = os.path.join(REPO, "..", "shared", "data")
 SHIPPED = os.path.join(REPO, "experiments", "pretrained")
@@ -175,6 +176,8 @@ def main(argv=None):
         sys.exit(f"error: {SHARED} is not here; this benchmark reads the collections of ../shared/data")
     tmp = tempfile.mkdtemp(prefix="small_folder-")
     env = dict(os.environ, MIDI_GENERATOR_CACHE=os.path.join(tmp, "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    before = yardstick.measure_yardstick()  # this machine, now, and again at the end: times are relative to it
+    print(yardstick.describe_yardstick(before))
     start = time.perf_counter()
     try:
         for name in args.folders:
@@ -200,7 +203,9 @@ def main(argv=None):
             check_targets(bits, results)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nThe whole benchmark took {(time.perf_counter() - start) / 60:.0f} minutes on {os.cpu_count()} cores")
+    minutes = (time.perf_counter() - start) / 60
+    print(f"\nThe whole benchmark took {minutes:.0f} minutes on {os.cpu_count()} cores; at its start and end the")
+    print(yardstick.describe_yardstick(before) + f", and {yardstick.measure_yardstick():.2f} s at the end")
 
 
 if __name__ == "__main__":
