@@ -131,16 +131,20 @@ def score_ngram(ngram, x, y, chunk=20000):
 # ----------------------------------------------------------------------------
 # Baseline 3: prediction by partial matching, as IDyOM predicts melodies (Pearce 2005; Pearce and
 # Wiggins 2004): a long-term model fitted on the training melodies and a short-term model fitted on
-# the melody being scored up to the step before the target, averaged with equal weights. Both are
-# PPM with escape method C and blending (interpolated smoothing): at a context s of order k, with
-# T(s) symbols seen after it, q(s) of them distinct and c(s, x) of them x,
+# the melody being scored up to the step before the target, combined step by step with weights
+# that favour the more certain of the two. Both are PPM with escape method C and blending
+# (interpolated smoothing): at a context s of order k, with T(s) symbols counted after it, q(s) of
+# them distinct and c(s, x) of them x,
 #     P_k(x | s) = c(s, x) / (T(s) + q(s)) + q(s) / (T(s) + q(s)) * P_{k-1}(x | s without its oldest step)
 # down to a uniform P_{-1} over the classes. The long-term model picks its order as PPM* does (the
 # shortest context after which only one symbol was ever seen, else the longest context seen, up to
-# PPM_LONG_ORDER steps); the short-term model uses its longest context seen, up to PPM_SHORT_ORDER.
+# PPM_LONG_ORDER steps) and counts with update exclusion (fit_ppm); the short-term model uses its
+# longest context seen, up to PPM_SHORT_ORDER, and counts every step.
 
 PPM_LONG_ORDER = 40  # steps; longer contexts than this change nothing measurable on the bundled tunes
 PPM_SHORT_ORDER = 16
+PPM_BIAS = 1  # IDyOM's entropy bias b: each model weighs (its entropy / the most there can be) ** -b
+PPM_CHUNK = 512  # positions scored at once: (PPM_LONG_ORDER + 1, PPM_CHUNK, num_classes) counts in memory
 HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: a context of any length hashes to one uint64
 
 
@@ -165,13 +169,26 @@ def pair_keys(contexts, symbols, num_classes):
 
 def fit_ppm(melodies, num_classes, order=PPM_LONG_ORDER):
     """The long-term model of these melodies: per order, sorted context keys with their totals T and
-    distinct symbols q, and sorted (context, symbol) keys with their counts c."""
+    distinct symbols q, and sorted (context, symbol) keys with their counts c.
+
+    Counts use update exclusion, as IDyOM's long-term model does: a step counts at order k only if
+    its context of order k + 1 had never been followed by it before (or it has no such context,
+    being the melody's step k), so a lower order counts in how many longer contexts a symbol
+    follows, not how often: the lower orders then predict what is new, which is all they are asked
+    when the longer contexts escape. The top order counts every step.
+    """
     melodies = [np.asarray(m, np.int64) for m in melodies if len(m)]
     hashes = [context_hashes(m, order) for m in melodies]
     levels = []
     for k in range(order + 1):
         contexts = np.concatenate([np.zeros(0, np.uint64)] + [h[k, k:] for h in hashes])
         symbols = np.concatenate([np.zeros(0, np.int64)] + [m[k:] for m in melodies])
+        if k < order:  # update exclusion: keep each (longer context, symbol) pair's first step
+            longer = np.concatenate([np.zeros(0, np.uint64)] + [h[k + 1, k:] for h in hashes])  # 0 at step k
+            first_steps = np.unique(pair_keys(longer, symbols, num_classes), return_index=True)[1]
+            counted = np.concatenate([np.zeros(0, bool)] + [np.arange(k, len(m)) == k for m in melodies])
+            counted[first_steps] = True
+            contexts, symbols = contexts[counted], symbols[counted]
         pairs, first, counts = np.unique(pair_keys(contexts, symbols, num_classes), return_index=True,
                                          return_counts=True)
         context_keys, totals = np.unique(contexts, return_counts=True)
@@ -238,11 +255,20 @@ def ppm_short_probabilities(melody, positions, candidates, num_classes, order=PP
     return blend(counts, totals, types, totals > 0, num_classes)
 
 
-def ppm_probabilities(model, melody, positions, candidates):
-    """IDyOM's combination, with equal weights: the mean of the long-term and short-term models."""
-    positions, candidates = np.asarray(positions, np.int64), np.asarray(candidates, np.int64).reshape(len(positions), -1)
-    return 0.5 * (ppm_long_probabilities(model, melody, positions, candidates)
-                  + ppm_short_probabilities(melody, positions, candidates, model["num_classes"]))
+def ppm_probabilities(model, melody, positions, bias=PPM_BIAS):
+    """(n, num_classes) P(next class at each position): IDyOM's combination of the long-term and
+    short-term models, their distributions averaged with weights (H / log2(num_classes)) ** -bias,
+    H each one's entropy at that step in bits, so that the model more certain of the step leads."""
+    num_classes = model["num_classes"]
+    positions = np.asarray(positions, np.int64)
+    candidates = np.broadcast_to(np.arange(num_classes), (len(positions), num_classes))
+    models = [ppm_long_probabilities(model, melody, positions, candidates),
+              ppm_short_probabilities(melody, positions, candidates, num_classes)]
+    weights = []
+    for p in models:
+        entropy = -np.sum(p * np.log2(np.maximum(p, 1e-300)), axis=1) / np.log2(num_classes)  # in [0, 1]
+        weights.append(np.maximum(entropy, 1e-9) ** -bias)
+    return sum(w[:, None] * p for w, p in zip(weights, models)) / sum(weights)[:, None]
 
 
 def score_ppm(model, melodies, window_size):
@@ -250,7 +276,8 @@ def score_ppm(model, melodies, window_size):
     each step after the first window_size of each melody longer than that, given all before it."""
     p_true = []
     for melody in melodies:
-        if len(melody) > window_size:
-            positions = np.arange(window_size, len(melody))
-            p_true.append(ppm_probabilities(model, melody, positions, np.asarray(melody)[positions])[:, 0])
+        melody = np.asarray(melody, np.int64)
+        for start in range(window_size, len(melody), PPM_CHUNK):
+            positions = np.arange(start, min(start + PPM_CHUNK, len(melody)))
+            p_true.append(ppm_probabilities(model, melody, positions)[np.arange(len(positions)), melody[positions]])
     return np.concatenate(p_true) if p_true else np.zeros(0)

@@ -75,7 +75,7 @@ def test_ppm_distributions_sum_to_one_and_the_short_term_model_follows_its_defin
     positions, candidates = np.arange(60), np.tile(np.arange(4), (60, 1))
     for p in [baselines.ppm_long_probabilities(model, melody, positions, candidates),
               baselines.ppm_short_probabilities(melody, positions, candidates, 4, order=3),
-              baselines.ppm_probabilities(model, melody, positions, candidates)]:
+              baselines.ppm_probabilities(model, melody, positions)]:
         assert np.allclose(p.sum(axis=1), 1)
     short = baselines.ppm_short_probabilities(melody, positions, candidates, 4, order=3)
     for t in [0, 1, 7, 30, 59]:
@@ -94,11 +94,46 @@ def test_a_melody_played_again_and_again_costs_almost_nothing_under_the_short_te
     assert -np.log2(baselines.ppm_short_probabilities(melody, first, melody[first, None], 130)[:, 0]).mean() > 3
 
 
+def test_the_long_term_model_counts_with_update_exclusion():
+    """At order k < the top, a step counts only the first time its context of order k + 1 is followed
+    by it (or when it has no such context); the top order counts every step."""
+    rng = np.random.default_rng(3)
+    melodies = [rng.integers(0, 3, 40), rng.integers(0, 3, 25)]
+    order = 3
+    model = baselines.fit_ppm(melodies, 3, order=order)
+    for k in range(order + 1):
+        expected, firsts = {}, set()
+        for m in melodies:
+            for t in range(k, len(m)):
+                longer = (tuple(m[t - k - 1:t]), m[t]) if t > k else None
+                if k == order or longer is None or longer not in firsts:
+                    expected[(tuple(m[t - k:t]), m[t])] = expected.get((tuple(m[t - k:t]), m[t]), 0) + 1
+                if longer is not None:
+                    firsts.add(longer)
+        level = model["levels"][k]
+        for (context, x), count in expected.items():
+            h = baselines.context_hashes(np.array(list(context) + [x]), order)[k, k]  # the context's hash
+            key = baselines.pair_keys(np.array([h]), [x], 3)
+            assert baselines.lookup(level["pairs"], level["counts"], key)[0] == count
+        assert level["counts"].sum() == sum(expected.values())
+
+
+def test_the_combined_ppm_follows_the_short_term_model_on_a_melody_played_again_and_again():
+    rng = np.random.default_rng(4)
+    model = baselines.fit_ppm([rng.integers(2, 130, 200) for _ in range(5)], 130, order=8)
+    melody = np.tile(rng.integers(2, 130, 32), 8)
+    later = np.arange(64, len(melody))
+    p = baselines.ppm_probabilities(model, melody, later)[np.arange(len(later)), melody[later]]
+    assert -np.log2(p).mean() < 0.1  # bits per step: the confident short-term model leads
+    equal = baselines.ppm_probabilities(model, melody, later, bias=0)[np.arange(len(later)), melody[later]]
+    assert -np.log2(equal).mean() > 0.9  # with equal weights, the unsure long-term model halves it
+
+
 def test_ppm_scores_the_target_of_every_window_in_order():
     rng = np.random.default_rng(2)
     melodies = [rng.integers(0, 6, 30), rng.integers(0, 6, 5), rng.integers(0, 6, 12)]
     model = baselines.fit_ppm(melodies, 6, order=4)
     scores = baselines.score_ppm(model, melodies, window_size=8)
     assert len(scores) == (30 - 8) + (12 - 8) and np.all((scores > 0) & (scores < 1))
-    expected = baselines.ppm_probabilities(model, melodies[2], [8], [melodies[2][8]])[0, 0]
+    expected = baselines.ppm_probabilities(model, melodies[2], [8])[0, melodies[2][8]]
     assert scores[30 - 8] == pytest.approx(expected)  # the third melody's first target
