@@ -78,7 +78,8 @@ def score_model(model, windows, starts, y, config, batch_size, chunk=8192):
         data = utils.make_dataset(steps, starts[i:i + chunk], config["window_size"], batch_size,
                                   config["num_classes"], encoding=config["encoding"],
                                   lookback=config.get("lookback", []), register=config.get("register", 0),
-                                  positions=positions, meters=utils.model_meters(config))
+                                  positions=positions, meters=utils.model_meters(config),
+                                  durations=config.get("durations", False))
         p, best = scoring.score_distributions(model.predict(data, verbose=0), y[i:i + chunk])
         p_true.append(p)
         predicted.append(best)
