@@ -36,7 +36,8 @@ TARGET_SPEEDUP = 300  # sample.generate's first call against the old sampler, at
 TARGET_COMMAND_SECONDS = {"defaults": 15, "recommended": 10}  # the whole default `python sample.py`, under
 TARGET_IMPORT_RATIO = {"": 2, " --wav": 3}  # the whole command against `python -c "import keras"`, at most
 RECOMMENDED = ["--encoding", "onset", "--rnn_size", "128", "--window_size", "48", "--batch_size", "64",
-               "--lookback", "16", "32", "48", "64", "96", "128", "--register", "256"]  # README's recommended model (--normalize_key changes the data, not the model)
+               "--lookback", "16", "32", "48", "64", "96", "128", "192", "256", "--register", "256",
+               "--endings", "--durations"]  # README's recommended model (--normalize_key changes the data, not the model)
 
 
 def parse_args(argv=None):

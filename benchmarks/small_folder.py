@@ -39,7 +39,8 @@ FOLDERS = {"vg-piano": ["--polyphony", "highest", "--tracks", "lead"],  # piano 
            "vgm-sample": ["--tracks", "lead"]}  # band arrangements: the lead of each file's monophonic tracks
 MAX_HOLD = 32  # what README's tables were measured with (the recipe now takes 16: README says why)
 RECOMMENDED = ["--encoding", "onset", "--rnn_size", "128", "--window_size", "48", "--batch_size", "64",
-               "--lookback", "16", "32", "48", "64", "96", "128", "--register", "256", "--normalize_key"]
+               "--lookback", "16", "32", "48", "64", "96", "128", "192", "256", "--register", "256",
+               "--endings", "--durations", "--normalize_key"]
 TARGET_BITS_RATIO = 0.92  # fine-tuned bits per step against the scratch model's, at most
 TARGET_WITHIN = 0.10  # pitch span and in-scale share of generated melodies against the folder's tunes
 TARGET_COPIED = 1.5  # 4-bar segments found in the folder, against what its validation tunes score

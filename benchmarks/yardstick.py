@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import tensorflow_start  # noqa: E402
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
+
 STEPS = 20
 SHAPE = (64, 48, 400)  # (batch, window_size, features)
 UNITS = 128

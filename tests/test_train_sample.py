@@ -338,7 +338,7 @@ def test_shipped_model_loads_in_safe_mode_matches_the_code_and_samples_from_its_
     ((_, checkpoint),) = checkpoints.list_checkpoints(shipped)  # one checkpoint, the one sample.py picks
     model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
     config = checkpoints.load_config(shipped)
-    assert config["num_classes"] == step_encoding.NUM_CLASSES[config["encoding"]]
+    assert config["num_classes"] == step_encoding.NUM_CLASSES[config["encoding"]] + config.get("endings", False)
     assert config["steps_per_quarter"] == midi_notes.STEPS_PER_QUARTER
     built = train.build_model(config)  # what this code makes of the config: the same inputs and output
     assert [tuple(x.shape) for x in model.inputs] == [tuple(x.shape) for x in built.inputs]
