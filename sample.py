@@ -350,8 +350,9 @@ def choose_seeds(config, melodies, meters, num_files, rng):
 
 
 def meter_names(config, meters):
-    """Meter names by id: those the model reads, else those of these melodies."""
-    return config.get("meters") or sorted({midi_notes.meter_name(m) for m in meters})
+    """Meter names by id: those the model reads, else those of these melodies (a model that does not
+    read meters seeds from melodies in any meter, even one its training melodies were not in)."""
+    return config["meters"] if utils.model_meters(config) else sorted({midi_notes.meter_name(m) for m in meters})
 
 
 def seed_meters(config, names, chosen, positions):

@@ -129,3 +129,13 @@ def test_each_generated_file_begins_on_a_bar_line_of_its_seed_melody():
     meters, first_positions, (bars, ids, count) = sample.seed_meters(config, ["6/8"], chosen, positions)
     assert meters == [[6, 8]] * 20 and np.all(bars == 12) and np.all(ids == 0) and count == 1
     assert np.all((first_positions + 8) % 12 == 0)
+
+
+def test_a_model_that_does_not_read_meters_seeds_from_a_meter_its_training_melodies_were_not_in():
+    import sample
+    melody = step_encoding.notes_to_steps(np.array(jig(120)), "onset")
+    config = {"window_size": 8, "lookback": [], "meters": ["4/4"]}  # trained on 4/4 only; a 3/4 validation tune
+    names = sample.meter_names(config, [[3, 4, 0]])
+    seeds, chosen, _, positions = sample.choose_seeds(config, [melody], [[3, 4, 0]], 5, np.random.default_rng(0))
+    meters, _, model_meters = sample.seed_meters(config, names, chosen, positions)
+    assert meters == [[3, 4]] * 5 and model_meters is None and seeds.shape == (5, 8)
