@@ -57,14 +57,15 @@ def parse_args(argv=None):
 def make_config(flags):
     """train.py's config for these flags, plus the number of classes train.py derives from the encoding."""
     config = vars(train.build_parser().parse_args(flags))
-    config["num_classes"] = step_encoding.NUM_CLASSES[config["encoding"]]
+    config["num_classes"] = step_encoding.NUM_CLASSES[config["encoding"]] + config["endings"]
     return config
 
 
-def window_inputs(melody, window_size, lookback, num_classes, register=0):
+def window_inputs(melody, window_size, lookback, num_classes, register=0, encoding="roll", durations=False):
     """model.predict's input for the window that ends the melody so far, built in numpy as the
     old design would: one-hot steps, and for a lookback model its features and candidates (and the
-    register features of its last `register` steps)."""
+    register features of its last `register` steps, and with durations how long each step's note or
+    rest has lasted)."""
     one_hot = np.eye(num_classes, dtype=np.float32)
     end = len(melody)
     window = melody[end - window_size:]
@@ -73,14 +74,20 @@ def window_inputs(melody, window_size, lookback, num_classes, register=0):
     at = np.arange(end - window_size, end)  # each step's index in the melody
     repeats = np.array([[melody[i] == melody[i - lag] for lag in lookback] for i in at], dtype=np.float32)
     position = ((at[:, None] >> np.arange(utils.POSITION_BITS)) & 1).astype(np.float32)  # binary digits
-    steps = np.concatenate([one_hot[window], repeats, position], axis=1)
+    features = [one_hot[window], repeats, position]
+    if durations:
+        lasted = np.minimum(utils.step_durations(melody, encoding)[at], 2 ** utils.DURATION_BITS - 1)
+        features.append(((lasted[:, None] >> np.arange(utils.DURATION_BITS)) & 1).astype(np.float32))
+    steps = np.concatenate(features, axis=1)
     inputs = {"steps": steps[None], "lookback": one_hot[[melody[end - lag] for lag in lookback]][None]}
     if register:
-        inputs["register"] = utils.register_features(np.array(melody[end - register:])[None], num_classes).numpy()
+        first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
+        inputs["register"] = utils.register_features(np.array(melody[end - register:])[None], num_classes,
+                                                     first_pitch).numpy()
     return inputs
 
 
-def old_generate(model, seeds, file_length, temperature, rng, lookback=(), register=0):
+def old_generate(model, seeds, file_length, temperature, rng, lookback=(), register=0, encoding="roll", durations=False):
     """The old design: one model.predict per generated step per file, batch 1, on the last window_size steps.
 
     seeds: (num_files, history + window_size) classes. Returns (num_files, file_length) classes.
@@ -91,7 +98,7 @@ def old_generate(model, seeds, file_length, temperature, rng, lookback=(), regis
     for seed in seeds:
         melody = list(seed)
         for _ in range(file_length):
-            x = window_inputs(melody, window_size, lookback, num_classes, register)
+            x = window_inputs(melody, window_size, lookback, num_classes, register, encoding, durations)
             probabilities = model.predict(x, verbose=0)[0].astype(np.float64) ** (1 / temperature)
             melody.append(rng.choice(num_classes, p=probabilities / probabilities.sum()))
         generated.append(melody[len(seed):])
@@ -183,8 +190,11 @@ def measure(args, tmp, name, flags):
     job_steps = args.num_files * args.file_length  # generated steps in the default job
 
     # (a) the old sampler on a short job, scaled linearly to the default job
-    model.predict(window_inputs(list(seeds[0]), window_size, lookback, num_classes, register), verbose=0)  # tracing
-    _, seconds = timed(old_generate, model, seeds[:args.ref_files], args.ref_steps, 1.0, rng, lookback, register)
+    encoding, durations = config["encoding"], config["durations"]
+    model.predict(window_inputs(list(seeds[0]), window_size, lookback, num_classes, register, encoding, durations),
+                  verbose=0)  # tracing
+    _, seconds = timed(old_generate, model, seeds[:args.ref_files], args.ref_steps, 1.0, rng, lookback, register,
+                       encoding, durations)
     old_per_step = seconds / (args.ref_files * args.ref_steps)  # seconds per generated step per file
     old_total = old_per_step * job_steps
     print(f"(a) old sampler, one model.predict per step, batch 1: {args.ref_files} files x {args.ref_steps} "
@@ -193,7 +203,8 @@ def measure(args, tmp, name, flags):
           f"{old_total:.0f} s (scaled)")
 
     # (b) the project's sampler on the default job
-    run = lambda length: sample.generate(model, seeds, length, 1.0, rng, lookback, positions, register)  # noqa: E731
+    run = lambda length: sample.generate(model, seeds, length, 1.0, rng, lookback, positions, register,  # noqa: E731
+                                         encoding=encoding, durations=durations)
     generated, first = timed(run, args.file_length)
     _, second = timed(run, args.file_length)
     _, fixed = timed(run, 1)  # tracing and set-up: the same for any length
