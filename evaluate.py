@@ -6,9 +6,9 @@
 
 Next-step prediction is scored on the same windows for four predictors: the model, "repeat the
 last step", a smoothed n-gram over classes and IDyOM's PPM, the baselines fitted on the experiment's
-training files (PPM also on each melody scored, up to the step before the target). Generated MIDI files are compared with the training melodies: pitch range, pitch-class and
-note-length histograms, rests, repeated notes and the share of notes in the best major or minor
-scale. Numbers go to evaluation.json and the histograms to evaluation.png in the experiment folder
+training files (PPM also on each melody scored, up to the step before the target). Generated MIDI
+files are compared with the training melodies: pitch range, pitch-class and note-length
+histograms, rests, repeated notes and the share of notes in the best major or minor scale. Numbers go to evaluation.json and the histograms to evaluation.png in the experiment folder
 (evaluation-2.json, -3, ... when those exist: nothing is overwritten).
 """
 import argparse
