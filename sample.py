@@ -36,7 +36,7 @@ def build_parser():
     parser.add_argument("--checkpoint", default="latest", help="latest, best (lowest validation loss) or an epoch number (default: %(default)s)")
     parser.add_argument("--data_dir", default=None, help="folder holding the experiment's validation files, which seed the melodies (default: the experiment's --data_dir, data/midi unless trained on another)")
     parser.add_argument("--prime_file", default=None, help="seed every melody from random windows of this MIDI file instead")
-    parser.add_argument("--continue_file", default=None, help="finish this opening instead: each file is its melody (its lead, taken as the experiment takes melodies) and then what the model writes after it")
+    parser.add_argument("--continue_file", default=None, help="finish this opening instead: each file is its melody (its lead, taken as the experiment takes melodies) and then what the model writes after it, in the opening's own key")
     parser.add_argument("--meter", default=None, help="time signature of every file, such as 4/4, 6/8 or 3/4: seeds come from melodies in it, and the files are written in it (default: each file in its seed's meter; the opening's with --continue_file)")
     # output
     parser.add_argument("--save_dir", default=None, help="folder for the generated files; numbering goes on after files already there (default: generated/ inside the experiment)")
@@ -111,12 +111,14 @@ def keep_meter(config, melodies, meters, names, meter, where):
 
 def load_opening(config, path, meter):
     """The melody of --continue_file, as the experiment takes melodies (its lead, when it has several),
-    and its meter; the part after its last change of time signature, when it changes."""
+    its meter, and the semitones it was moved by: for an experiment with --normalize_key, the model
+    hears it in C major or A minor, and the file is written back in its own key. The part after its
+    last change of time signature, when it changes."""
     window_size = config["window_size"]
     if not os.path.isfile(path):
         sys.exit(f"error: --continue_file {path} does not exist")
     melodies, info = step_encoding.midi_to_steps(path, config["encoding"], **dict(midi_notes.melody_options(config),
-                                                                                    tracks="lead"))
+                                                                                    tracks="lead", normalize_key=False))
     if info["skipped"]:
         sys.exit(f"error: cannot use --continue_file {path}: {info['skipped']}")
     if not melodies:
@@ -133,7 +135,10 @@ def load_opening(config, path, meter):
         sys.exit(f"error: --continue_file {path} gives {len(melody)} sixteenth notes of melody, from its first note; "
                  f"the model reads {window_size} before it writes: give an opening at least that long "
                  f"({window_size / midi_notes.bar_steps(opening_meter):g} bars of {name})")
-    return melody, opening_meter
+    shift = 0
+    if config.get("normalize_key"):  # as midi_notes.choose_melodies moves the training melodies
+        shift = scales.key_shift(step_encoding.steps_to_notes(melody, config["encoding"])[:, 2], 0) or 0
+    return step_encoding.transpose_steps(melody, shift, config["encoding"]), opening_meter, shift
 
 
 def opening_seeds(config, opening, meter, num_files):
@@ -413,15 +418,17 @@ def write_files(args, config, origin, seeds, generated, sources, meters, key, pr
 
 def start_from_opening(config, args):
     """--continue_file: every file continues the opening, written from the bar line before it ->
-    (seeds, positions, meters for generate, what each file begins with, sources, meter of each file)."""
-    opening, meter = load_opening(config, args.continue_file, args.meter)
+    ((seeds, positions, meters for generate, what each file begins with, sources, meter of each
+    file), the semitones the model hears the opening moved by: what it writes moves back by them)."""
+    opening, meter, shift = load_opening(config, args.continue_file, args.meter)
     seeds, positions = opening_seeds(config, opening, meter, args.num_files)
     meters = ((np.full(args.num_files, midi_notes.bar_steps(meter)),
                np.full(args.num_files, config["meters"].index(midi_notes.meter_name(meter))), len(config["meters"]))
               if utils.model_meters(config) else None)
-    shown = np.tile(np.concatenate([np.zeros(meter[2], np.uint8), opening]), (args.num_files, 1))
+    written = step_encoding.transpose_steps(opening, -shift, config["encoding"])  # the opening as given
+    shown = np.tile(np.concatenate([np.zeros(meter[2], np.uint8), written]), (args.num_files, 1))
     return (seeds, positions, meters, shown, [{"continue_file": args.continue_file}] * args.num_files,
-            [meter[:2]] * args.num_files)
+            [meter[:2]] * args.num_files), shift
 
 
 def start_from_seeds(config, melodies, melody_meters, names, num_files, rng):
@@ -460,8 +467,9 @@ def main(argv=None):
     key, program = check_args(args)
     experiment_dir, checkpoint = checkpoints.find_experiment(args.experiment_dir, args.checkpoint)
     config = checkpoints.load_config(experiment_dir)
+    shift = 0  # semitones the model hears the opening moved by
     if args.continue_file:
-        start = start_from_opening(config, args)
+        start, shift = start_from_opening(config, args)
     else:
         where = args.prime_file or "the validation files"
         melodies = keep_meter(config, *load_seed_melodies(config, args.data_dir or config["data_dir"], args.prime_file),
@@ -474,6 +482,7 @@ def main(argv=None):
 
     tensorflow_start.import_keras()
     generated, sources = generate_melodies(args, config, checkpoint, start, seed, rng)
+    generated = [step_encoding.transpose_steps(m, -shift, config["encoding"]) for m in generated]
 
     # files: what made them, kept beside each in N.json for index.html, and what each began from
     origin = {"experiment_dir": experiment_dir, "checkpoint": os.path.basename(checkpoint), "seed": seed,

@@ -465,6 +465,25 @@ def test_continue_file_writes_the_whole_opening_then_what_the_model_writes_after
         assert media.load_origin(path)["continue_file"] == opening
 
 
+def test_continue_file_is_heard_in_c_by_a_normalize_key_model_and_written_back_in_its_own_key(melody_dir, tmp_path,
+                                                                                              monkeypatch):
+    experiment = str(tmp_path / "exp")
+    train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1", "--normalize_key"] + TINY)
+    in_d = [(s, e, p + 2) for s, e, p in scale_melody(24)]  # D major
+    opening = write_midi(tmp_path / "opening.mid", [in_d])
+    seen = []
+    real = sample.generate
+    monkeypatch.setattr(sample, "generate", lambda model, seeds, *a, **kw: seen.append(seeds) or real(model, seeds, *a, **kw))
+    written = sample.main(["--experiment_dir", experiment, "--continue_file", opening, "--num_files", "2",
+                           "--file_length", "40", "--seed", "0", "--save_dir", str(tmp_path / "out")])
+    (given,) = notes_of(opening)
+    in_c = given - [0, 0, 2]
+    assert np.all(seen[0] == step_encoding.notes_to_steps(in_c)[-8:])  # the model hears it in C major
+    for path in written:
+        (melody,), _ = midi_notes.midi_to_notes(path)
+        assert melody[:len(given) - 1].tolist() == given[:-1].tolist()  # written back in D, note for note
+
+
 def test_an_opening_shorter_than_the_window_is_a_one_line_error_saying_how_long_it_must_be(trained, tmp_path):
     short = write_midi(tmp_path / "short.mid", [scale_melody(6)])
     with pytest.raises(SystemExit) as raised:
