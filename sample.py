@@ -192,7 +192,7 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     history = utils.history_steps(lookback, register)
     window_size = seed_length - history
     num_classes = dense.units
-    first_pitch = 1 if encoding == "roll" else 2  # the class of MIDI pitch 0
+    first_pitch = step_encoding.FIRST_PITCH[encoding]
     lags = list(lookback)
     # lane j holds the window that started at a step t with t % window_size == j: row r is lane r // batch
     lane_of_row = tf.repeat(tf.range(window_size), batch)

@@ -11,6 +11,7 @@ import pretty_midi
 import midi_notes
 
 NUM_CLASSES = {"roll": 129, "onset": 130}
+FIRST_PITCH = {"roll": 1, "onset": 2}  # the class of MIDI pitch 0: those below are rest (and hold)
 
 
 def end_class(encoding):
@@ -28,7 +29,7 @@ def notes_to_steps(notes, encoding="roll"):
     marks = np.full(length, -1, dtype=np.int16)  # -1: same class as the step before
     ends = notes[:, 1]
     marks[ends[ends < length]] = 0  # a rest starts where a note ends ...
-    marks[notes[:, 0]] = notes[:, 2] + (1 if encoding == "roll" else 2)  # ... unless a note starts there
+    marks[notes[:, 0]] = notes[:, 2] + FIRST_PITCH[encoding]  # ... unless a note starts there
     steps = marks[np.maximum.accumulate(np.where(marks >= 0, np.arange(length), 0))]  # carry each mark on
     if encoding == "onset":
         steps[(marks < 0) & (steps >= 2)] = 1  # after its first step, a note is held
@@ -73,7 +74,7 @@ def midi_to_steps(path, encoding="roll", polyphony="discard", tracks="all", norm
 
 def transpose_steps(steps, shift, encoding="roll"):
     """Classes moved by shift semitones: rests (and holds) stay, pitches move, clipped to 0..127."""
-    first_pitch = 1 if encoding == "roll" else 2
+    first_pitch = FIRST_PITCH[encoding]
     steps = np.asarray(steps, dtype=np.int64)
     moved = np.clip(steps + shift, first_pitch, first_pitch + 127)
     return np.where(steps >= first_pitch, moved, steps).astype(np.uint8)

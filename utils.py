@@ -236,7 +236,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     positions = None if positions is None else tf.constant(positions.astype(np.int32))
     history = history_steps(lookback, register)
     offsets = tf.range(-history, window_size + 1, dtype=tf.int64)  # history, the window and its target
-    first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
+    first_pitch = step_encoding.FIRST_PITCH[encoding]
 
     def transpose_batch(xy, random_seed):
         is_note = (xy >= first_pitch) & (xy < first_pitch + 128)  # not rest, hold or the end

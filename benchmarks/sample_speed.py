@@ -81,9 +81,8 @@ def window_inputs(melody, window_size, lookback, num_classes, register=0, encodi
     steps = np.concatenate(features, axis=1)
     inputs = {"steps": steps[None], "lookback": one_hot[[melody[end - lag] for lag in lookback]][None]}
     if register:
-        first_pitch = 1 if encoding == "roll" else 2  # classes below are rest (and hold)
         inputs["register"] = utils.register_features(np.array(melody[end - register:])[None], num_classes,
-                                                     first_pitch).numpy()
+                                                     step_encoding.FIRST_PITCH[encoding]).numpy()
     return inputs
 
 

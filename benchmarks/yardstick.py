@@ -14,6 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project's modules
 
+import numpy as np  # noqa: E402
+
 import tensorflow_start  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up notes quiet
@@ -26,10 +28,7 @@ CLASSES = 130
 
 def measure_yardstick(steps=STEPS):
     """Seconds that `steps` training steps of the yardstick's LSTM take here, now."""
-    import numpy as np
-
     keras = tensorflow_start.import_keras()
-
     rng = np.random.default_rng(0)
     x = rng.random(SHAPE, dtype=np.float32)
     y = rng.integers(0, CLASSES, SHAPE[0])
