@@ -164,7 +164,7 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
 
 
 def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0, meters=None,
-             end_class=None, min_steps=None, encoding="roll", durations=False):
+             end_class=None, min_steps=None, encoding="roll", durations=False, repeats=False):
     """Continue each seed window by file_length steps, as one batch.
 
     seeds: (batch, history + window_size) classes: the window, after history steps (the longest
@@ -176,7 +176,8 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     it; the loop stops once every file has; it is never drawn before a file's min_steps (batch,)
     steps, the other classes keeping their proportions. durations (--durations): the model also reads
     how long each step's note or rest has lasted, counted from the seed's first step (utils.step_durations
-    of the seed, then step by step).
+    of the seed, then step by step). repeats (--repeats): the model also reads whether each lookback's
+    phrase has just been played twice in a row, counted from the seed's first step as durations are.
     Returns (batch, file_length) uint8 classes. Each step is drawn from the model's output on
     exactly the last window_size steps, as model.predict on that window would give it, but all in
     one compiled loop (see README: "How sampling works").
@@ -197,7 +198,7 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     # lane j holds the window that started at a step t with t % window_size == j: row r is lane r // batch
     lane_of_row = tf.repeat(tf.range(window_size), batch)
 
-    def read(steps, lasted, t):
+    def read(steps, lasted, runs, t):
         """What the model reads at window step t: (batch, features), from the steps so far (and how long each lasted)."""
         token = steps.read(history + t)
         if not lookback:
@@ -205,10 +206,12 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         lagged = tf.stack([steps.read(history + t - lag) for lag in lags], axis=1)  # (batch, K)
         position = utils.position_code(positions + t, bars, meter_ids) if meters else positions + t
         duration = lasted.read(history + t) if durations else None
-        return utils.lookback_features(token, lagged, position, num_classes, meters[2] if meters else 0, duration)
+        repeated = utils.phrases_repeated(runs.read(history + t), lags) if repeats else None
+        return utils.lookback_features(token, lagged, position, num_classes, meters[2] if meters else 0, duration,
+                                       repeated)
 
     @tf.function
-    def run(seeds, uniforms, seed_durations):
+    def run(seeds, uniforms, seed_durations, seed_runs):
         states = [cell.get_initial_state(window_size * batch) for cell in cells]
         states = [s if isinstance(s, (list, tuple)) else [s] for s in states]
         # steps[i]: (batch,) the i-th step of history, seed window, then what is generated
@@ -217,13 +220,17 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         # lasted[i]: (batch,) how long the note or rest of step i has lasted (only with durations)
         lasted = tf.TensorArray(tf.int32, size=seed_length + file_length, clear_after_read=False,
                                 element_shape=[batch]).scatter(tf.range(seed_length), tf.transpose(seed_durations))
+        # runs[i]: (batch, K) steps in a row, up to step i, equal to the step each lookback before (only with repeats)
+        runs = tf.TensorArray(tf.int32, size=seed_length + file_length, clear_after_read=False,
+                              element_shape=[batch, len(lags)]).scatter(tf.range(seed_length),
+                                                                        tf.transpose(seed_runs, [1, 0, 2]))
         ended = tf.zeros([batch], tf.bool)
         for t in tf.range(window_size + file_length - 1):
             if tf.reduce_all(ended):
                 break
             # the lane whose window starts at step t forgets everything, then all lanes read step t
             keep = tf.cast(lane_of_row != t % window_size, tf.float32)[:, None]
-            x = tf.tile(read(steps, lasted, t), [window_size, 1])  # (window_size * batch, features)
+            x = tf.tile(read(steps, lasted, runs, t), [window_size, 1])  # (window_size * batch, features)
             new_states = []
             for cell, state in zip(cells, states):
                 x, state = cell(x, [s * keep for s in state], training=False)
@@ -259,6 +266,9 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                     before = steps.read(history + t)
                     lasted = lasted.write(history + t + 1, tf.where(utils.event_begins(token, before, encoding), 0,
                                                                     lasted.read(history + t) + 1))
+                if repeats:
+                    lagged = tf.stack([steps.read(history + t + 1 - lag) for lag in lags], axis=1)  # (batch, K)
+                    runs = runs.write(history + t + 1, tf.where(token[:, None] == lagged, runs.read(history + t) + 1, 0))
                 steps = steps.write(history + t + 1, token)
         return tf.transpose(steps.gather(tf.range(seed_length, seed_length + file_length)))
 
@@ -267,8 +277,9 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
     min_steps = tf.constant(np.zeros(batch) if min_steps is None else min_steps, tf.int32)
     uniforms = rng.random((file_length, batch), dtype=np.float32)
     seed_durations = np.stack([utils.step_durations(row, encoding) for row in seeds])
-    generated = run(tf.constant(seeds, tf.int32), tf.constant(uniforms), tf.constant(seed_durations, tf.int32)
-                    ).numpy().astype(np.uint8)
+    seed_runs = np.stack([utils.repeat_runs(row, lags) for row in seeds])  # (batch, seed_length, K)
+    generated = run(tf.constant(seeds, tf.int32), tf.constant(uniforms), tf.constant(seed_durations, tf.int32),
+                    tf.constant(seed_runs, tf.int32)).numpy().astype(np.uint8)
     if end_class is not None:  # the steps left when the loop stopped, every file having ended, are the end too
         generated[np.cumsum(generated == end_class, axis=1) > 0] = end_class
     return generated
@@ -454,7 +465,7 @@ def generate_melodies(args, config, checkpoint, start, seed, rng):
         generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
                              positions=positions, register=config.get("register", 0), meters=meters,
                              end_class=end_class, min_steps=min_steps, encoding=config["encoding"],
-                             durations=config.get("durations", False))
+                             durations=config.get("durations", False), repeats=config.get("repeats", False))
     if not endings:
         return generated, sources
     generated, ended = cut_endings(generated, end_class)

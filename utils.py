@@ -134,16 +134,38 @@ def step_durations(steps, encoding="roll"):
     return index - np.maximum.accumulate(np.where(begins, index, 0))
 
 
-def lookback_features(current, lagged, position, num_classes, meters=0, duration=None):
+def repeat_runs(steps, lags):
+    """(len(steps), K) int64: for each lag, how many steps in a row, up to and including each one,
+    equal the step that lag before (0 where it differs; a step less than `lag` in never does)."""
+    steps = np.asarray(steps, np.int64)
+    index = np.arange(len(steps))
+    runs = np.zeros((len(steps), len(lags)), np.int64)
+    for k, lag in enumerate(lags):
+        same = np.zeros(len(steps), bool)
+        same[lag:] = steps[lag:] == steps[:-lag]
+        runs[:, k] = index - np.maximum.accumulate(np.where(same, -1, index))
+    return runs
+
+
+def phrases_repeated(runs, lags):
+    """repeat_runs -> (len, K) bool: whether the last `lag` steps up to each step repeat the `lag`
+    steps before them, i.e. a phrase a lookback long has just been played twice in a row (and a
+    third copy now goes on). numpy arrays or TensorFlow tensors alike."""
+    return runs >= np.asarray(lags)
+
+
+def lookback_features(current, lagged, position, num_classes, meters=0, duration=None, repeated=None):
     """What a --lookback model reads at each step, in TensorFlow ops.
 
     current: (...) classes; lagged: (..., K) the classes `lookback` steps before each; position:
     (...) each step's index in its melody, or with meters (the number of meters the model reads)
-    its position_code. Returns (..., num_classes + K + position_width(meters)) float32: the step
+    its position_code. Returns (..., num_classes + K + position_width(meters, durations), and K more
+    with repeated) float32: the step
     one-hot, whether it repeats the step each lookback before (Magenta's Lookback RNN 'repeating'
     flags), and its position: POSITION_BITS binary digits (Magenta's counter of the step in the bar,
     here extended to the bar in a 16-bar form), or with meters its place in its own bar and its
-    bar's in the form, in binary, and its meter, one-hot.
+    bar's in the form, in binary, and its meter, one-hot. duration (--durations): (...) how long the
+    step's note or rest has lasted, in binary; repeated (--repeats): (..., K) phrases_repeated.
     """
     import tensorflow as tf
 
@@ -158,6 +180,8 @@ def lookback_features(current, lagged, position, num_classes, meters=0, duration
         lasted = tf.minimum(tf.cast(duration, tf.int32), 2 ** DURATION_BITS - 1)[..., None]
         features.append(tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(lasted, tf.range(DURATION_BITS)), 1),
                                 tf.float32))
+    if repeated is not None:
+        features.append(tf.cast(repeated, tf.float32))
     return tf.concat(features, axis=-1)
 
 
@@ -208,7 +232,8 @@ def model_history(config):
 
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
-                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0, durations=False):
+                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0, durations=False,
+                 repeats=False):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -227,11 +252,14 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     num_classes) register_features of the last `register` steps before the target. positions (with
     lookback, from make_windows with meters): the position_code of every step, for a model that reads
     `meters` meters. durations (with lookback): the steps also say how long their note or rest has
-    lasted (step_durations of the whole steps array, computed once).
+    lasted (step_durations of the whole steps array, computed once). repeats (with lookback): the
+    steps also say, for each lookback, whether a phrase that long has just been played twice in a row
+    (phrases_repeated of the whole steps array, computed once).
     """
     import tensorflow as tf
 
     lasted = tf.constant(np.minimum(step_durations(steps, encoding), 255).astype(np.uint8)) if durations else None
+    repeated = tf.constant(phrases_repeated(repeat_runs(steps, lookback), lookback)) if repeats else None
     steps = tf.constant(steps)
     positions = None if positions is None else tf.constant(positions.astype(np.int32))
     history = history_steps(lookback, register)
@@ -262,7 +290,8 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         position = at % 2 ** POSITION_BITS if positions is None else tf.gather(positions, at)
         candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
         duration = None if lasted is None else tf.gather(lasted, at)
-        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters, duration),
+        repeat = None if repeated is None else tf.gather(repeated, at)  # (batch, window_size, K)
+        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters, duration, repeat),
                   "lookback": tf.one_hot(candidates, num_classes)}
         if register:
             inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes, first_pitch)

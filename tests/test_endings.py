@@ -59,18 +59,20 @@ def test_cut_endings_drops_the_rests_before_the_end_and_keeps_a_file_that_never_
     assert [m.tolist() for m in cut] == [[62, 1], [62, 0, 64, 1, 0, 0]] and ended == [True, False]
 
 
-def test_a_model_trained_with_endings_and_durations_samples_and_is_scored(melody_dir, tmp_path):
+def test_a_model_trained_with_endings_durations_and_repeats_samples_and_is_scored(melody_dir, tmp_path):
     experiment = str(tmp_path / "exp")
     train.main(["--data_dir", melody_dir, "--experiment_dir", experiment, "--num_epochs", "1", "--rnn_size", "8",
-                "--window_size", "8", "--batch_size", "16", "--endings", "--lookback", "4", "--register", "8", "--durations"])
+                "--window_size", "8", "--batch_size", "16", "--endings", "--lookback", "4", "--register", "8", "--durations",
+                "--repeats"])
     with open(os.path.join(experiment, "config.json")) as f:
         config = json.load(f)
     assert config["endings"] is True and config["num_classes"] == 130 and config["durations"] is True
+    assert config["repeats"] is True
     written = sample.main(["--experiment_dir", experiment, "--num_files", "4", "--file_length", "300", "--seed", "1"])
     for path in written:
         with open(path[:-4] + ".json") as f:
             assert isinstance(json.load(f)["ended"], bool)
-    # evaluate.py feeds the model the windows as training did, durations included
+    # evaluate.py feeds the model the windows as training did, durations and repeats included
     evaluate.main(["--experiment_dir", experiment, "--generated_dir", os.path.dirname(written[0]), "--max_windows", "200"])
     with open(os.path.join(experiment, "evaluation.json")) as f:
         results = json.load(f)

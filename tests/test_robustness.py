@@ -144,6 +144,7 @@ def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_pa
     (["--data_dir", "no/such/folder"], "--data_dir no/such/folder is not a folder"),
     (["--register", "256"], "--register works with --lookback"),
     (["--durations"], "--durations works with --lookback"),
+    (["--repeats"], "--repeats works with --lookback"),
     (["--lookback", "16", "--register", "-1"], "--register takes steps back of at least 1"),
 ])
 def test_bad_train_flags_are_one_line_errors(flags, message, tmp_path):

@@ -152,3 +152,14 @@ def test_durations_count_the_steps_since_the_note_or_rest_began():
     assert utils.step_durations(onset, "onset").tolist() == [0, 1, 0, 1, 2, 0, 0, 1, 0, 0]
     roll = [0, 0, 61, 61, 63, 0]
     assert utils.step_durations(roll, "roll").tolist() == [0, 1, 0, 1, 0, 0]
+
+
+def test_repeats_say_when_a_phrase_has_just_been_played_twice_in_a_row():
+    steps = [5, 6, 7, 5, 6, 7, 5, 6, 7, 9, 5, 6]  # a 3-step phrase played three times, then something else
+    runs = utils.repeat_runs(steps, [3, 1])
+    assert runs[:, 0].tolist() == [0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0] and not runs[:, 1].any()
+    repeated = utils.phrases_repeated(runs, [3, 1])
+    # from the second copy's last step, through the third copy, until the phrase is left
+    assert np.flatnonzero(repeated[:, 0]).tolist() == [5, 6, 7, 8] and not repeated[:, 1].any()
+    held = utils.phrases_repeated(utils.repeat_runs([0, 0, 0, 0], [1, 2]), [1, 2])  # silence repeats itself
+    assert held.tolist() == [[False, False], [True, False], [True, False], [True, True]]
