@@ -35,6 +35,7 @@ SOURCE_FLAGS = ["encoding", "endings", "window_size", "lookback", "register", "d
                 "cell", "rnn_size", "num_layers"]
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
 CELLS = ["lstm", "gru", "rnn"]
+VALIDATION_BATCH = 256  # windows per validation batch, at least
 
 
 def build_parser():
@@ -63,6 +64,7 @@ def build_parser():
     # training
     parser.add_argument("--num_epochs", type=int, default=10, help="passes over every training window (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per gradient step, over all replicas together (default: %(default)s)")
+    parser.add_argument("--targets", type=int, default=0, metavar="STEPS", help="learn the next step after each of the last STEPS steps of a window at once, with a melody's windows STEPS steps apart: one pass over a window gives STEPS targets instead of one, e.g. 24 (default: %(default)s, off: the step after each window only, windows one step apart)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: %(default)s)")
     parser.add_argument("--learning_rate", type=float, default=None, help="initial learning rate (default: the optimizer's own, 0.001 for adam)")
     parser.add_argument("--grad_clip", type=float, default=5.0, help="clip the global norm of the gradients to this; 0 turns clipping off (default: %(default)s)")
@@ -111,6 +113,9 @@ def check_args(args):
     if args.max_hold and args.max_hold < midi_notes.STEPS_PER_BAR:
         sys.exit(f"error: --max_hold must be 0 (off) or at least a bar, {midi_notes.STEPS_PER_BAR} sixteenth notes, "
                  f"got {args.max_hold}")
+    if not 0 <= args.targets <= args.window_size:
+        sys.exit(f"error: --targets must be 0 (off) or a number of steps up to --window_size {args.window_size}, "
+                 f"got {args.targets}")
     if args.patience < 0:
         sys.exit(f"error: --patience must be 0 (off) or a number of epochs, got {args.patience}")
     if args.init_checkpoint not in ("latest", "best") and not args.init_checkpoint.isdigit():
@@ -228,7 +233,7 @@ def files_to_windows(train_files, validation_files, config):
     then its notes, not its notes and its windows together.
     """
     windows = []
-    for files in (train_files, validation_files):
+    for side, files in (("training", train_files), ("validation", validation_files)):
         melodies = utils.files_to_steps(files, config["encoding"], config.get("endings", False))
         meters = utils.files_to_meters(files)
         for f in files:
@@ -237,9 +242,10 @@ def files_to_windows(train_files, validation_files, config):
             windows.append(utils.make_window_runs(melodies, config["window_size"], utils.model_history(config)))
             continue
         known = [midi_notes.meter_name(meter) in config["meters"] for meter in meters]
-        if not all(known):  # --init_from a model that was not trained in these meters
-            print(f"Left out: {known.count(False)} melodies in meters the model of --init_from does not read "
-                  f"(it reads {', '.join(config['meters'])})")
+        if not all(known):  # meters the training melodies lack, or that the model of --init_from was not trained in
+            whose = "the model of --init_from" if config.get("init_from") else "the training melodies"
+            print(f"Left out of {side}: {known.count(False)} melodies in meters the model does not read "
+                  f"(it reads those of {whose}: {', '.join(config['meters'])})")
         melodies = [m for m, ok in zip(melodies, known) if ok]
         positions = utils.meter_positions([meter for meter, ok in zip(meters, known) if ok], config["meters"])
         windows.append(utils.make_window_runs(melodies, config["window_size"], utils.model_history(config), positions))
@@ -292,19 +298,60 @@ def build_model(config):
     return model
 
 
-def publish_checkpoint(experiment_dir, epoch, logs):
-    """Move the checkpoint ModelCheckpoint just wrote into checkpoints/, unless its loss is NaN.
+def make_trainer(model, config):
+    """--targets: the model's layers and weights, giving after each of a window's last `targets` steps
+    the distribution over the step after it, for the batches of utils.make_dataset(targets=...).
 
-    ModelCheckpoint writes into checkpoints/incomplete/; the rename is atomic, so a checkpoint
+    (batch, window_size, features) steps -> (batch, targets, num_classes); with --lookback and
+    --register, their inputs are given for each target, (batch, targets, K or 2, num_classes).
+    Training it trains the model, whose checkpoints sample.py and evaluate.py read as any other's:
+    the last recurrent layer, which gives only its last step there, is run here on its own cell,
+    with every step's output.
+    """
+    import keras
+
+    targets, num_classes, lookback = config["targets"], config["num_classes"], config.get("lookback", [])
+    steps = keras.Input(model.inputs[0].shape[1:], name="steps")
+    x = steps
+    recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    for layer, dropout in zip(recurrent, dropouts):
+        layer = layer if layer.return_sequences else keras.layers.RNN(layer.cell, return_sequences=True)
+        x = dropout(layer(x))  # (batch, window_size, rnn_size)
+    x = keras.layers.Cropping1D((config["window_size"] - targets, 0))(x)  # (batch, targets, rnn_size)
+    if not lookback:
+        trainer = keras.Model(steps, model.layers[-1](x))
+    else:
+        def per_step(gates, values):  # (batch, targets, K), (batch, targets, K, num_classes)
+            return keras.layers.Lambda(lambda t: keras.ops.einsum("btk,btkc->btc", *t))([gates, values])
+
+        candidates = keras.Input((targets, len(lookback), num_classes), name="lookback")
+        inputs = [steps, candidates]
+        terms = [model.get_layer("next_step")(x), per_step(model.get_layer("copy_gates")(x), candidates)]
+        if config.get("register"):
+            ranges = keras.Input((targets, 2, num_classes), name="register")
+            inputs.append(ranges)
+            terms.append(per_step(model.get_layer("register_gates")(x), ranges))
+        trainer = keras.Model(inputs, keras.layers.Activation("softmax")(keras.layers.Add()(terms)))
+    # the model's optimizer, so that its checkpoints keep the state a resume goes on from; the
+    # validation windows weighed as make_dataset says, the accuracy too
+    trainer.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+    return trainer
+
+
+def save_checkpoint(model, experiment_dir, epoch, logs):
+    """Save the model (the one sample.py reads, never a --targets trainer) with its optimizer as
+    checkpoints/epochNNN-val_lossL.keras, unless its loss is NaN.
+
+    It is written into checkpoints/incomplete/, then renamed: the rename is atomic, so a checkpoint
     under checkpoints/ is always whole, and an interrupted write is never picked by sample.py.
     """
-    staging = os.path.join(experiment_dir, "checkpoints", "incomplete")
-    for name in os.listdir(staging):
-        if name.startswith(f"epoch{epoch + 1:03d}-"):
-            if np.isfinite((logs or {}).get("loss", np.nan)):
-                os.replace(os.path.join(staging, name), os.path.join(experiment_dir, "checkpoints", name))
-            else:
-                os.remove(os.path.join(staging, name))
+    if not np.isfinite((logs or {}).get("loss", np.nan)):
+        return
+    name = f"epoch{epoch + 1:03d}-val_loss{logs['val_loss']:.4f}.keras"
+    staging = os.path.join(experiment_dir, "checkpoints", "incomplete", name)
+    model.save(staging)
+    os.replace(staging, os.path.join(experiment_dir, "checkpoints", name))
 
 
 def catch_interrupts():
@@ -360,18 +407,24 @@ def make_datasets(config, train_windows, val_windows):
     """tf.data pipelines of the training windows (shuffled, transposed) and of the validation windows."""
     import tensorflow as tf
 
-    options = dict(window_size=config["window_size"], batch_size=config["batch_size"],
+    options = dict(window_size=config["window_size"],
                    num_classes=config["num_classes"], encoding=config["encoding"],
                    lookback=config.get("lookback", []), register=config.get("register", 0),
                    meters=utils.model_meters(config), durations=config.get("durations", False),
                    repeats=config.get("repeats", False))
+    targets = config.get("targets", 0)
 
     def dataset(windows, **more):  # windows: (steps, runs), or (steps, runs, positions) for a model that reads meters
         steps, runs, positions = (*windows, None)[:3]
         return utils.make_dataset(steps, runs, positions=positions, **options, **more)
 
-    train_data = dataset(train_windows, shuffle=True, transpose=config["transpose"], seed=config["seed"])
-    val_data = dataset(val_windows)
+    # --targets: training windows `targets` steps apart, each giving as many targets; validation scores
+    # the step after each window, one step apart, as without it. Validation batches are larger: they
+    # only run forward, and a CPU runs an LSTM over 256 windows at once in about 0.6 of the time 64 take
+    train_data = dataset(train_windows, batch_size=config["batch_size"], shuffle=True, transpose=config["transpose"],
+                         seed=config["seed"], targets=targets, stride=max(targets, 1))
+    val_data = dataset(val_windows, batch_size=max(config["batch_size"], VALIDATION_BATCH), targets=targets,
+                       last_only=bool(targets))
     pipeline = tf.data.Options()
     # multi_worker: every worker runs the same pipeline and keeps its share of each batch
     pipeline.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -412,7 +465,7 @@ def make_early_stopping(keras, patience, before):
     return [stop, keras.callbacks.LambdaCallback(on_train_begin=restore)]
 
 
-def make_callbacks(keras, config, backup_dir, chief, before, steps_per_epoch, raise_if_interrupted):
+def make_callbacks(keras, model, config, backup_dir, chief, before, steps_per_epoch, raise_if_interrupted):
     """Every worker backs up and stops on NaN (and, with --patience, early); only the chief writes
     checkpoints and logs."""
     experiment_dir = config["experiment_dir"]
@@ -422,11 +475,8 @@ def make_callbacks(keras, config, backup_dir, chief, before, steps_per_epoch, ra
     ]
     if chief:
         os.makedirs(os.path.join(experiment_dir, "checkpoints", "incomplete"), exist_ok=True)
-        callbacks += [
-            keras.callbacks.ModelCheckpoint(os.path.join(
-                experiment_dir, "checkpoints", "incomplete", "epoch{epoch:03d}-val_loss{val_loss:.4f}.keras")),
-            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: publish_checkpoint(experiment_dir, epoch, logs)),
-        ]
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: save_checkpoint(model, experiment_dir, epoch, logs)))
     callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
     if config.get("patience"):
         callbacks += make_early_stopping(keras, config["patience"], before)
@@ -481,6 +531,7 @@ def main(argv=None):
     done = latest[0] if latest else 0
     with strategy.scope():  # the variables are made here, one copy per replica
         model = checkpoints.load_checkpoint(latest[1]) if latest else start_model(config)
+        trainer = make_trainer(model, config) if config.get("targets") else model  # what fit trains
     if done >= config["num_epochs"]:
         print(f"{experiment_dir} has already trained {done} of {config['num_epochs']} epochs; "
               f"pass a larger --num_epochs to train on")
@@ -494,16 +545,16 @@ def main(argv=None):
         print(f"Resuming {experiment_dir} after epoch {done} of {config['num_epochs']}, "
               f"with its own settings from config.json")
     if config["distribute"] == "multi_worker":
-        distribute.work_around_keras_multi_worker(model, train_data)
+        distribute.work_around_keras_multi_worker(trainer, train_data)
     model.summary()
 
     # training: every worker trains; only the chief writes checkpoints and logs
     backup_dir = distribute.prepare_backup(experiment_dir, done, chief)
-    callbacks = make_callbacks(keras, config, backup_dir, chief, before,
-                               math.ceil(windows["train"] / config["batch_size"]), raise_if_interrupted)
+    callbacks = make_callbacks(keras, model, config, backup_dir, chief, before, int(train_data.cardinality()),
+                               raise_if_interrupted)
     try:
         # one line per epoch when the output goes to a file, not a bar redrawn after every step
-        history = model.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
+        history = trainer.fit(train_data, validation_data=val_data, epochs=config["num_epochs"],
                             initial_epoch=done, callbacks=callbacks, shuffle=False,  # the dataset shuffles itself
                             verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:

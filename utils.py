@@ -199,26 +199,25 @@ def model_meters(config):
 def register_features(recent, num_classes, first_pitch):
     """What a --register model weighs each class of the next step by, in TensorFlow ops.
 
-    recent: (batch, R) classes, the last R steps; first_pitch: the class of MIDI pitch 0 (classes
-    below are rest and hold, the one above the 128 pitches the end). Returns (batch, 2, num_classes)
+    recent: (..., R) classes, the last R steps; first_pitch: the class of MIDI pitch 0 (classes
+    below are rest and hold, the one above the 128 pitches the end). Returns (..., 2, num_classes)
     float32: how far each pitch lies beyond the lowest or highest note of those steps, in octaves (0
     within them, for rest, hold and end, and when no note sounded), and that distance times their
-    span in octaves. The
-    model learns how much a note beyond the range the melody keeps costs, and that it costs more the
+    span in octaves. The model learns how much a note beyond the range the melody keeps costs, and that it costs more the
     wider the range already is.
     """
     import tensorflow as tf
 
     recent = tf.cast(recent, tf.int32)
     is_note = (recent >= first_pitch) & (recent < first_pitch + 128)
-    low = tf.reduce_min(tf.where(is_note, recent, num_classes), axis=1, keepdims=True)  # (batch, 1)
-    high = tf.reduce_max(tf.where(is_note, recent, -1), axis=1, keepdims=True)
-    classes = tf.range(num_classes)[None]  # (1, num_classes)
+    low = tf.reduce_min(tf.where(is_note, recent, num_classes), axis=-1, keepdims=True)  # (..., 1)
+    high = tf.reduce_max(tf.where(is_note, recent, -1), axis=-1, keepdims=True)
+    classes = tf.range(num_classes)  # (num_classes,)
     beyond = tf.maximum(tf.maximum(low - classes, classes - high), 0)  # semitones
     beyond = tf.where((classes >= first_pitch) & (classes < first_pitch + 128) & (high >= 0), beyond, 0)
     octaves = tf.cast(beyond, tf.float32) / 12
     span = tf.cast(tf.maximum(high - low, 0), tf.float32) / 12
-    return tf.stack([octaves, octaves * span], axis=1)
+    return tf.stack([octaves, octaves * span], axis=-2)
 
 
 def history_steps(lookback=(), register=0):
@@ -233,7 +232,7 @@ def model_history(config):
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
                  encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0, durations=False,
-                 repeats=False):
+                 repeats=False, targets=0, stride=1, last_only=False):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -255,6 +254,13 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     lasted (step_durations of the whole steps array, computed once). repeats (with lookback): the
     steps also say, for each lookback, whether a phrase that long has just been played twice in a row
     (phrases_repeated of the whole steps array, computed once).
+
+    targets > 0 (train.py --targets, for train.make_trainer): the step after each of the window's last
+    `targets` steps is a target, y (batch, targets), with "lookback" (batch, targets, K, num_classes)
+    and "register" (batch, targets, 2, num_classes) given for each. stride: a melody's windows start
+    this many steps apart (its last window still ends at its last step). last_only: batches of (x, y,
+    weights), weights (batch, targets) counting only the step after the window, `targets` times so
+    that the mean over all targets is its loss: the validation loss of a model trained without targets.
     """
     import tensorflow as tf
 
@@ -282,26 +288,39 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         if transpose:
             xy = transpose_batch(xy, random_seed)
         x, y = xy[:, history:-1], xy[:, -1]
+        # where the step each target is: the one after the window, or after each of its last `targets` steps
+        next_at = (tf.constant(history + window_size) if not targets
+                   else history + 1 + tf.range(window_size - targets, window_size))
+        if targets:
+            y = tf.gather(xy, next_at, axis=1)  # (batch, targets)
         if not lookback:
-            return tf.one_hot(x, num_classes), y
+            return weigh(tf.one_hot(x, num_classes), y)
         lags = tf.constant(lookback)
         lagged = tf.gather(xy, history + tf.range(window_size)[:, None] - lags, axis=1)  # (batch, window_size, K)
         at = batch_starts[:, None] + tf.range(window_size, dtype=tf.int64)  # (batch, window_size) where each step is
         position = at % 2 ** POSITION_BITS if positions is None else tf.gather(positions, at)
-        candidates = tf.gather(xy, history + window_size - lags, axis=1)  # (batch, K)
+        candidates = tf.gather(xy, next_at[..., None] - lags, axis=1)  # (batch, K), or (batch, targets, K)
         duration = None if lasted is None else tf.gather(lasted, at)
         repeat = None if repeated is None else tf.gather(repeated, at)  # (batch, window_size, K)
         inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters, duration, repeat),
                   "lookback": tf.one_hot(candidates, num_classes)}
-        if register:
-            inputs["register"] = register_features(xy[:, history + window_size - register:-1], num_classes, first_pitch)
-        return inputs, y
+        if register:  # the `register` steps before each target: (batch, register), or (batch, targets, register)
+            recent = tf.gather(xy, next_at[..., None] + tf.range(-register, 0), axis=1)
+            inputs["register"] = register_features(recent, num_classes, first_pitch)
+        return weigh(inputs, y)
+
+    weights = tf.constant(np.eye(1, targets, targets - 1)[0] * targets if last_only else [], tf.float32)
+
+    def weigh(inputs, y):
+        return (inputs, y, tf.broadcast_to(weights, tf.shape(y))) if last_only else (inputs, y)
 
     starts = np.asarray(starts, np.int64)
     runs = starts if starts.ndim == 2 else np.stack([starts, np.ones_like(starts)], axis=1)  # runs of one window
-    num_windows = int(runs[:, 1].sum())
+    counts = -(-(runs[:, 1] - 1) // stride) + 1  # windows of each run, `stride` steps apart, and its last
+    num_windows = int(counts.sum())
     run_firsts = tf.constant(runs[:, 0])  # (runs,) the start of each run's first window
-    run_indices = tf.constant(np.cumsum(runs[:, 1]) - runs[:, 1])  # (runs,) its number among all windows
+    run_lasts = tf.constant(runs[:, 0] + runs[:, 1] - 1)  # (runs,) and of its last
+    run_indices = tf.constant(np.cumsum(counts) - counts)  # (runs,) the number of its first among all windows
     # random seeds, new every pass over the data (epoch): one for its order, one per batch
     random_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
@@ -311,7 +330,8 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
             indices = tf.random.experimental.index_shuffle(indices, tf.stack([epoch_seed, 0]),
                                                            tf.constant(num_windows - 1, tf.int64))
         run = tf.searchsorted(run_indices, indices, side="right") - 1
-        return tf.gather(run_firsts, run) + indices - tf.gather(run_indices, run)
+        return tf.minimum(tf.gather(run_firsts, run) + (indices - tf.gather(run_indices, run)) * stride,
+                          tf.gather(run_lasts, run))
 
     def batch_starts(epoch_seed):
         return tf.data.Dataset.range(num_windows).batch(batch_size).map(lambda i: window_starts(i, epoch_seed))
