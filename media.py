@@ -117,11 +117,27 @@ def find_soundfont():
     return os.environ.get("SOUNDFONT") or BUNDLED_SOUNDFONT
 
 
-def midi_to_wav(midi, path):
+def start_wav_pool():
+    """Processes that render N.wav files (midi_file_to_wav) while sample.py goes on: the synthesizer
+    holds Python's lock, so threads would only take turns. Each is a fresh process (forkserver, or
+    spawn where there is none), never a fork of one that runs TensorFlow."""
+    import concurrent.futures
+    import multiprocessing
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return concurrent.futures.ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context(method))
+
+
+def midi_file_to_wav(path, soundfont=None):
+    """N.mid -> N.wav beside it (midi_to_wav); returns which synthesizer was used."""
+    return midi_to_wav(pretty_midi.PrettyMIDI(path), path[:-4] + ".wav", soundfont)
+
+
+def midi_to_wav(midi, path, soundfont=None):
     """Render a PrettyMIDI to a 16-bit mono WAV file; returns which synthesizer was used.
 
     The midirenderer package (a pip wheel with no system library) plays it with the instruments
-    of a General MIDI soundfont (find_soundfont); without it, pretty_midi's sine waves.
+    of a General MIDI soundfont (default: find_soundfont's); without it, pretty_midi's sine waves.
     """
     import wave
 
@@ -134,7 +150,8 @@ def midi_to_wav(midi, path):
     else:
         midi_bytes = io.BytesIO()
         midi.write(midi_bytes)
-        with open(find_soundfont(), "rb") as f:
+        soundfont = soundfont or find_soundfont()
+        with open(soundfont, "rb") as f:
             rendered = midirenderer.render_wave_from(f.read(), midi_bytes.getvalue())  # a 16-bit stereo WAV
         with wave.open(io.BytesIO(rendered)) as f:
             sample_rate, channels = f.getframerate() // 2, f.getnchannels()
@@ -143,7 +160,7 @@ def midi_to_wav(midi, path):
         # the file is a quarter the size
         pairs = samples[:len(samples) // (2 * channels) * 2 * channels].reshape(-1, 2 * channels)
         audio = pairs.sum(axis=1, dtype=np.int32)
-        synthesizer = f"midirenderer with the soundfont {find_soundfont()}"
+        synthesizer = f"midirenderer with the soundfont {soundfont}"
     peak = max(1e-9, np.abs(audio).max(initial=0))
     pcm = (audio * np.float32(0.9 * 32767 / peak)).astype("<i2").tobytes()  # as loud as it goes, with headroom
 

@@ -394,7 +394,8 @@ def write_files(args, config, origin, seeds, generated, sources, meters, key, pr
     save_dir = args.save_dir or os.path.join(origin["experiment_dir"], "generated")
     os.makedirs(save_dir, exist_ok=True)
     first = next_free_number(save_dir)
-    written = []
+    written, wavs = [], []
+    pool = media.start_wav_pool() if args.wav else None  # N.wav is rendered while the next files are drawn
     for i, (seed_steps, melody, source, meter) in enumerate(zip(seeds, generated, sources, meters)):
         path = os.path.join(save_dir, f"{first + i}.mid")
         if key is not None:
@@ -414,14 +415,17 @@ def write_files(args, config, origin, seeds, generated, sources, meters, key, pr
                            seed_label="opening (in the file)" if opening else "seed (not in the file)",
                            meter=meter, seed_in_file=opening)
         if args.wav:
-            try:
-                synthesizer = media.midi_to_wav(midi, path[:-4] + ".wav")
-            except RuntimeError as e:  # an unreadable soundfont
-                sys.exit(f"error: cannot make {path[:-4]}.wav: {str(e).splitlines()[0][:200]}")
-        print(f"  wrote {path}, .json, .png" + (", .wav" if args.wav else ""))
+            wavs.append(pool.submit(media.midi_file_to_wav, path, media.find_soundfont()))  # SOUNDFONT as it is now
+        print(f"  wrote {path}, .json, .png")
         written.append(path)
     if args.wav:
-        print(f"Audio made with {synthesizer}")
+        with pool:
+            for path, wav in zip(written, wavs):
+                try:
+                    synthesizer = wav.result()
+                except RuntimeError as e:  # an unreadable soundfont
+                    sys.exit(f"error: cannot make {path[:-4]}.wav: {str(e).splitlines()[0][:200]}")
+        print(f"  wrote {len(wavs)} .wav files beside them; audio made with {synthesizer}")
     media.write_index(save_dir)
     print(f"Open {os.path.join(save_dir, 'index.html')} in a browser to look and listen")
     return written
