@@ -37,7 +37,8 @@ TARGET_COMMAND_SECONDS = {"defaults": 15, "recommended": 10}  # the whole defaul
 TARGET_IMPORT_RATIO = {"": 2, " --wav": 3}  # the whole command against `python -c "import keras"`, at most
 RECOMMENDED = ["--encoding", "onset", "--rnn_size", "128", "--window_size", "48", "--batch_size", "64",
                "--lookback", "16", "32", "48", "64", "96", "128", "192", "256", "--register", "256",
-               "--endings", "--durations"]  # README's recommended model (--normalize_key changes the data, not the model)
+               "--endings", "--durations", "--repeats"]  # README's recommended model (--normalize_key changes
+# the data, not the model; --targets, --batch_size and --learning_rate how it is trained)
 
 
 def parse_args(argv=None):
@@ -61,23 +62,26 @@ def make_config(flags):
     return config
 
 
-def window_inputs(melody, window_size, lookback, num_classes, register=0, encoding="roll", durations=False):
+def window_inputs(melody, window_size, lookback, num_classes, register=0, encoding="roll", durations=False,
+                  repeats=False):
     """model.predict's input for the window that ends the melody so far, built in numpy as the
     old design would: one-hot steps, and for a lookback model its features and candidates (and the
-    register features of its last `register` steps, and with durations how long each step's note or
-    rest has lasted)."""
+    register features of its last `register` steps, with durations how long each step's note or
+    rest has lasted, with repeats whether each lookback's phrase has just been played twice)."""
     one_hot = np.eye(num_classes, dtype=np.float32)
     end = len(melody)
     window = melody[end - window_size:]
     if not lookback:
         return one_hot[window][None]  # (1, window_size, num_classes)
     at = np.arange(end - window_size, end)  # each step's index in the melody
-    repeats = np.array([[melody[i] == melody[i - lag] for lag in lookback] for i in at], dtype=np.float32)
+    same = np.array([[melody[i] == melody[i - lag] for lag in lookback] for i in at], dtype=np.float32)
     position = ((at[:, None] >> np.arange(utils.POSITION_BITS)) & 1).astype(np.float32)  # binary digits
-    features = [one_hot[window], repeats, position]
+    features = [one_hot[window], same, position]
     if durations:
         lasted = np.minimum(utils.step_durations(melody, encoding)[at], 2 ** utils.DURATION_BITS - 1)
         features.append(((lasted[:, None] >> np.arange(utils.DURATION_BITS)) & 1).astype(np.float32))
+    if repeats:
+        features.append(utils.phrases_repeated(utils.repeat_runs(melody, lookback), lookback)[at].astype(np.float32))
     steps = np.concatenate(features, axis=1)
     inputs = {"steps": steps[None], "lookback": one_hot[[melody[end - lag] for lag in lookback]][None]}
     if register:
@@ -86,7 +90,8 @@ def window_inputs(melody, window_size, lookback, num_classes, register=0, encodi
     return inputs
 
 
-def old_generate(model, seeds, file_length, temperature, rng, lookback=(), register=0, encoding="roll", durations=False):
+def old_generate(model, seeds, file_length, temperature, rng, lookback=(), register=0, encoding="roll", durations=False,
+                 repeats=False):
     """The old design: one model.predict per generated step per file, batch 1, on the last window_size steps.
 
     seeds: (num_files, history + window_size) classes. Returns (num_files, file_length) classes.
@@ -97,7 +102,7 @@ def old_generate(model, seeds, file_length, temperature, rng, lookback=(), regis
     for seed in seeds:
         melody = list(seed)
         for _ in range(file_length):
-            x = window_inputs(melody, window_size, lookback, num_classes, register, encoding, durations)
+            x = window_inputs(melody, window_size, lookback, num_classes, register, encoding, durations, repeats)
             probabilities = model.predict(x, verbose=0)[0].astype(np.float64) ** (1 / temperature)
             melody.append(rng.choice(num_classes, p=probabilities / probabilities.sum()))
         generated.append(melody[len(seed):])
@@ -207,11 +212,11 @@ def measure(args, tmp, name, flags):
     job_steps = args.num_files * args.file_length  # generated steps in the default job
 
     # (a) the old sampler on a short job, scaled linearly to the default job
-    encoding, durations = config["encoding"], config["durations"]
-    model.predict(window_inputs(list(seeds[0]), window_size, lookback, num_classes, register, encoding, durations),
-                  verbose=0)  # tracing
+    encoding, durations, repeats = config["encoding"], config["durations"], config.get("repeats", False)
+    model.predict(window_inputs(list(seeds[0]), window_size, lookback, num_classes, register, encoding, durations,
+                                repeats), verbose=0)  # tracing
     _, seconds = timed(old_generate, model, seeds[:args.ref_files], args.ref_steps, 1.0, rng, lookback, register,
-                       encoding, durations)
+                       encoding, durations, repeats)
     old_per_step = seconds / (args.ref_files * args.ref_steps)  # seconds per generated step per file
     old_total = old_per_step * job_steps
     print(f"(a) old sampler, one model.predict per step, batch 1: {args.ref_files} files x {args.ref_steps} "
@@ -221,7 +226,7 @@ def measure(args, tmp, name, flags):
 
     # (b) the project's sampler on the default job
     run = lambda length: sample.generate(model, seeds, length, 1.0, rng, lookback, positions, register,  # noqa: E731
-                                         encoding=encoding, durations=durations)
+                                         encoding=encoding, durations=durations, repeats=repeats)
     generated, first = timed(run, args.file_length)
     _, second = timed(run, args.file_length)
     _, fixed = timed(run, 1)  # tracing and set-up: the same for any length
