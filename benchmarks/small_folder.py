@@ -6,7 +6,8 @@ shipped model fine-tuned on the folder (train.py --init_from), each for the same
 
 For each folder of ../shared/data (the first --files files, read in place through symlinks):
   shipped     experiments/pretrained as it is, scored on the folder's validation windows;
-  scratch     README's recommended flags plus the folder's data flags, trained for --budget seconds;
+  scratch     the flags experiments/pretrained was trained with (README's recommendation before
+              --targets) plus the folder's data flags, trained for --budget seconds;
   fine-tuned  --init_from experiments/pretrained with the folder's data flags, trained for --budget
               seconds at each of --learning_rates.
 Training is stopped by Ctrl-C (SIGINT) once the budget is spent, start-up and parsing included;
@@ -38,6 +39,7 @@ SHIPPED = os.path.join(REPO, "experiments", "pretrained")
 FOLDERS = {"vg-piano": ["--polyphony", "highest", "--tracks", "lead"],  # piano arrangements: chords throughout
            "vgm-sample": ["--tracks", "lead"]}  # band arrangements: the lead of each file's monophonic tracks
 MAX_HOLD = 32  # what README's tables were measured with (the recipe now takes 16: README says why)
+# the flags experiments/pretrained was trained with: README's recommendation before --targets and --repeats
 RECOMMENDED = ["--encoding", "onset", "--rnn_size", "128", "--window_size", "48", "--batch_size", "64",
                "--lookback", "16", "32", "48", "64", "96", "128", "192", "256", "--register", "256",
                "--endings", "--durations", "--normalize_key"]
