@@ -62,7 +62,9 @@ def steps_to_png(path, seed_steps, steps, encoding="roll", title=None, bars_per_
     left, right, top, below = 66, 12, 45, 30  # margins, in pixels: note names, title and legend, bar numbers
     row_height = (high - low + 3) * ROLL_SEMITONE  # pitches low - 1.5 .. high + 1.5
     step_width = (ROLL_WIDTH - left - right) / row_steps  # pixels
-    image = Image.new("RGB", (ROLL_WIDTH, top + num_rows * (row_height + below)), "white")
+    # a palette image: its few colours (added to the palette as they are drawn) make the PNG a third of
+    # the size of an RGB one, and written in about a third of the time
+    image = Image.new("P", (ROLL_WIDTH, top + num_rows * (row_height + below)), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=10)  # a font inside Pillow itself, nothing to find on the system
     title_font = ImageFont.load_default(size=12)
