@@ -78,10 +78,11 @@ def run(command, env, budget=None):
     return time.perf_counter() - start, output
 
 
-def link_files(source, folder, count):
-    """folder/<name> -> each of the first `count` MIDI files of source, as symlinks; returns folder."""
+def link_files(source, folder, count=None, every=1):
+    """folder/<name> -> one in `every` of the first `count` MIDI files of source (all by default), as
+    symlinks; returns folder."""
     os.makedirs(folder)
-    for path in melody_cache.find_midi_files(source)[:count]:
+    for path in melody_cache.find_midi_files(source)[:count:every]:
         os.symlink(os.path.abspath(path), os.path.join(folder, os.path.relpath(path, source).replace(os.sep, "_")))
     return folder
 

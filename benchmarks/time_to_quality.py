@@ -2,7 +2,7 @@
 trained with), and README's recommended command now, the same plus --repeats and --targets 24 with
 a smaller batch and a larger learning rate, trained in turn in one run on the same tunes, split and machine.
 
-    python benchmarks/time_to_quality.py              # the bundled tunes: 30 minutes on 2 cores (yardstick 0.5 s)
+    python benchmarks/time_to_quality.py              # the bundled tunes: 25 minutes on 2 cores (yardstick 0.5 s)
     python benchmarks/time_to_quality.py --every 7    # one bundled tune in 7: about 8 minutes
     python benchmarks/time_to_quality.py --every 50 --num_epochs 1 --candidate_epochs 1 --num_files 1 --seeds 1   # a smoke run
 
@@ -56,14 +56,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def link_every(source, folder, every):
-    """folder/<name> -> one MIDI file of source in `every`, as symlinks; returns folder."""
-    os.makedirs(folder)
-    for path in melody_cache.find_midi_files(source)[::every]:
-        os.symlink(os.path.abspath(path), os.path.join(folder, os.path.relpath(path, source).replace(os.sep, "_")))
-    return folder
-
-
 def train_timed(command, env):
     """Run train.py; returns [(seconds since it started, validation loss)] for each epoch it finished."""
     start = time.perf_counter()
@@ -105,7 +97,7 @@ def main(argv=None):
     print(yardstick.describe_yardstick(before))
     try:
         source = os.path.join(REPO, "data", "midi")
-        data_dir = source if args.every == 1 else link_every(source, os.path.join(tmp, "midi"), args.every)
+        data_dir = source if args.every == 1 else small_folder.link_files(source, os.path.join(tmp, "midi"), every=args.every)
         melody_cache.load_melodies(data_dir, n_jobs=os.cpu_count(), quiet=True)
         recommended = ["--data_dir", data_dir] + small_folder.RECOMMENDED
         runs = {"before": recommended + ["--num_epochs", str(args.num_epochs)],
