@@ -79,7 +79,8 @@ def score_model(model, windows, starts, y, config, batch_size, chunk=8192):
                                   config["num_classes"], encoding=config["encoding"],
                                   lookback=config.get("lookback", []), register=config.get("register", 0),
                                   positions=positions, meters=utils.model_meters(config),
-                                  durations=config.get("durations", False), repeats=config.get("repeats", False))
+                                  form_bars=config.get("form_bars", 16), durations=config.get("durations", False),
+                                  repeats=config.get("repeats", False))
         p, best = scoring.score_distributions(model.predict(data, verbose=0), y[i:i + chunk])
         p_true.append(p)
         predicted.append(best)

@@ -153,7 +153,7 @@ def structure_statistics(melodies, indexes=None, bar_lengths=None):
 # Loops and whole tunes: a block played three times in a row, and how a melody ends. Melodies are
 # onset steps from a bar line, cut into bars of their own length, as above.
 
-LOOP_BARS = [2, 4, 8]  # block lengths, in bars
+LOOP_BARS = [2, 4, 8, 16]  # block lengths, in bars; 16: a model that looks 16 bars back may loop a whole part
 
 
 def looped_bars(steps, bars, bar=midi_notes.STEPS_PER_BAR):
@@ -174,7 +174,7 @@ def looped_bars(steps, bars, bar=midi_notes.STEPS_PER_BAR):
 
 
 def loop_statistics(melodies, bar_lengths=None):
-    """For blocks of 2, 4 and 8 bars: the share of melodies that play one three or more times in a
+    """For blocks of 2, 4, 8 and 16 bars: the share of melodies that play one three or more times in a
     row (looped_N_bars), and the share of all steps in a third or later copy (looped_N_bars_steps)."""
     stats, total = {}, sum(len(steps) for steps in melodies)
     bar_lengths = bar_lengths or [midi_notes.STEPS_PER_BAR] * len(melodies)

@@ -164,14 +164,15 @@ def find_window_sources(melodies, names, window_size, starts, chosen):
 
 
 def generate(model, seeds, file_length, temperature, rng, lookback=(), positions=None, register=0, meters=None,
-             end_class=None, min_steps=None, encoding="roll", durations=False, repeats=False):
+             end_class=None, min_steps=None, encoding="roll", durations=False, repeats=False, form_bars=16):
     """Continue each seed window by file_length steps, as one batch.
 
     seeds: (batch, history + window_size) classes: the window, after history steps (the longest
     lookback or the register, whichever is more; none without lookback); positions: (batch,) each
     window's first step's index in its melody (only its value modulo 2**utils.POSITION_BITS counts),
     or for a model that reads meters, counted from the bar line before the melody's first note, with
-    meters: ((batch,) steps in each bar, (batch,) meter ids, the number of meters the model reads).
+    meters: ((batch,) steps in each bar, (batch,) meter ids, the number of meters the model reads), and
+    form_bars its --form_bars.
     end_class (a model trained with --endings): a file that draws it has ended, and goes on drawing
     it; the loop stops once every file has; it is never drawn before a file's min_steps (batch,)
     steps, the other classes keeping their proportions. durations (--durations): the model also reads
@@ -204,11 +205,11 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
         if not lookback:
             return tf.one_hot(token, num_classes)
         lagged = tf.stack([steps.read(history + t - lag) for lag in lags], axis=1)  # (batch, K)
-        position = utils.position_code(positions + t, bars, meter_ids) if meters else positions + t
+        position = codes[:, t] if meters else positions + t
         duration = lasted.read(history + t) if durations else None
         repeated = utils.phrases_repeated(runs.read(history + t), lags) if repeats else None
         return utils.lookback_features(token, lagged, position, num_classes, meters[2] if meters else 0, duration,
-                                       repeated)
+                                       repeated, form_bars)
 
     @tf.function
     def run(seeds, uniforms, seed_durations, seed_runs):
@@ -272,8 +273,12 @@ def generate(model, seeds, file_length, temperature, rng, lookback=(), positions
                 steps = steps.write(history + t + 1, token)
         return tf.transpose(steps.gather(tf.range(seed_length, seed_length + file_length)))
 
-    positions = tf.constant(np.zeros(batch) if positions is None else positions, tf.int32)
-    bars, meter_ids = (tf.constant(m, tf.int32) for m in meters[:2]) if meters else (None, None)
+    positions = np.zeros(batch, np.int64) if positions is None else np.asarray(positions, np.int64)
+    if meters:  # (batch, window_size + file_length): the position_code of every step the model reads
+        bars, meter_ids = (np.asarray(m, np.int64)[:, None] for m in meters[:2])
+        codes = tf.constant(utils.position_code(positions[:, None] + np.arange(window_size + file_length), bars,
+                                                meter_ids), tf.int32)
+    positions = tf.constant(positions, tf.int32)
     min_steps = tf.constant(np.zeros(batch) if min_steps is None else min_steps, tf.int32)
     uniforms = rng.random((file_length, batch), dtype=np.float32)
     seed_durations = np.stack([utils.step_durations(row, encoding) for row in seeds])
@@ -376,12 +381,12 @@ def seed_meters(config, names, chosen, positions):
     its meters when the model reads them). A window is read as the tune's first bar: its first step
     stands in its bar as in the seed melody."""
     codes = positions[chosen].astype(np.int64)
-    meters = [midi_notes.parse_meter(names[code >> (utils.BAR_BITS + 4)]) for code in codes]
+    meters = [midi_notes.parse_meter(names[code >> (utils.BAR_BITS + utils.FORM_BITS)]) for code in codes]
     in_bar = codes % 2 ** utils.BAR_BITS
     if not utils.model_meters(config):
         return meters, chosen % midi_notes.STEPS_PER_BAR, None  # older lookback models count bars of 16 from the first note
     bars = np.array([midi_notes.bar_steps(m) for m in meters])
-    return meters, in_bar, (bars, codes >> (utils.BAR_BITS + 4), len(config["meters"]))
+    return meters, in_bar, (bars, codes >> (utils.BAR_BITS + utils.FORM_BITS), len(config["meters"]))
 
 
 def write_files(args, config, origin, seeds, generated, sources, meters, key, program, opening=False):
@@ -469,7 +474,8 @@ def generate_melodies(args, config, checkpoint, start, seed, rng):
         generated = generate(model, seeds, args.file_length, args.temperature, rng, config.get("lookback", []),
                              positions=positions, register=config.get("register", 0), meters=meters,
                              end_class=end_class, min_steps=min_steps, encoding=config["encoding"],
-                             durations=config.get("durations", False), repeats=config.get("repeats", False))
+                             durations=config.get("durations", False), repeats=config.get("repeats", False),
+                             form_bars=config.get("form_bars", 16))
     if not endings:
         return generated, sources
     generated, ended = cut_endings(generated, end_class)

@@ -31,8 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 RESUME_FLAGS = {"experiment_dir", "num_epochs", "patience", "n_jobs", "max_files_in_ram", "distribute"}
 # --init_from: the source experiment's model and encoding; a new experiment takes them, and refuses a flag
 # that says otherwise (dropout only acts in training: the new experiment takes the source's unless given)
-SOURCE_FLAGS = ["encoding", "endings", "window_size", "lookback", "register", "durations", "repeats", "normalize_key",
-                "cell", "rnn_size", "num_layers"]
+SOURCE_FLAGS = ["encoding", "endings", "window_size", "lookback", "form_bars", "register", "durations", "repeats",
+                "normalize_key", "cell", "rnn_size", "num_layers"]
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]
 CELLS = ["lstm", "gru", "rnn"]
 VALIDATION_BATCH = 256  # windows per validation batch, at least
@@ -57,7 +57,8 @@ def build_parser():
     parser.add_argument("--num_layers", type=int, default=1, help="stacked recurrent layers (default: %(default)s)")
     parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent layer type (default: %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each recurrent layer, in [0, 1) (default: %(default)s)")
-    parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's place in its bar and the bar's in a 16-bar form (default: none)")
+    parser.add_argument("--lookback", type=int, nargs="*", default=[], metavar="STEPS", help="steps back, in sixteenth notes, whose note the model sees and may copy, e.g. 16 32 64 128 for 1, 2, 4 and 8 bars; also gives it the step's place in its bar and the bar's in the form (--form_bars) (default: none)")
+    parser.add_argument("--form_bars", type=int, choices=utils.FORM_BARS, default=16, help="with --lookback: bars of the form in which the model reads each bar's place; past its end, its last 16 bars count again; 32 or 64 tell it how far into a tune it is, which --endings can learn from (default: %(default)s)")
     parser.add_argument("--register", type=int, default=0, metavar="STEPS", help="with --lookback: steps back, in sixteenth notes, whose lowest and highest notes the model sees as the melody's range, and learns how much a note beyond it costs, e.g. 256 for 16 bars (default: %(default)s, off)")
     parser.add_argument("--durations", action="store_true", help="with --lookback: each step also says how long its note or rest has lasted, in sixteenth notes up to 63 (default: off)")
     parser.add_argument("--repeats", action="store_true", help="with --lookback: each step also says, for each lookback, whether the phrase that long before it has just been played twice in a row, so the model can tell a part played again from a loop (default: off)")
@@ -104,8 +105,8 @@ def check_args(args):
         sys.exit(f"error: --lookback takes steps back of at least 1 sixteenth note, got {args.lookback}")
     if args.register < 0:
         sys.exit(f"error: --register takes steps back of at least 1 sixteenth note, or 0 for off, got {args.register}")
-    for name in ["register", "durations", "repeats"]:
-        if getattr(args, name) and not args.lookback:
+    for name, off in [("register", 0), ("durations", False), ("repeats", False), ("form_bars", 16)]:
+        if getattr(args, name) != off and not args.lookback and not args.init_from:  # --init_from: the source's
             sys.exit(f"error: --{name} works with --lookback, the model that reads the steps before its window; "
                      f"add, for example, --lookback 16 32 64 128")
     if not 0 <= args.transpose <= 127:
@@ -268,7 +269,8 @@ def build_model(config):
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[config["cell"]]
     num_classes, window_size, lookback = config["num_classes"], config["window_size"], config.get("lookback", [])
     extra = (len(lookback) * (1 + config.get("repeats", False))
-             + utils.position_width(utils.model_meters(config), config.get("durations", False))
+             + utils.position_width(utils.model_meters(config), config.get("durations", False),
+                                    config.get("form_bars", 16))
              if lookback else 0)  # the repeat flags, the position (the note's length, the phrases played twice)
     steps = keras.Input((window_size, num_classes + extra), name="steps")
     x = steps
@@ -410,7 +412,8 @@ def make_datasets(config, train_windows, val_windows):
     options = dict(window_size=config["window_size"],
                    num_classes=config["num_classes"], encoding=config["encoding"],
                    lookback=config.get("lookback", []), register=config.get("register", 0),
-                   meters=utils.model_meters(config), durations=config.get("durations", False),
+                   meters=utils.model_meters(config), form_bars=config.get("form_bars", 16),
+                   durations=config.get("durations", False),
                    repeats=config.get("repeats", False))
     targets = config.get("targets", 0)
 

@@ -15,9 +15,10 @@ POSITION_BITS = 8  # a lookback model reads each step's index in its melody modu
 # binary: the low 4 bits are its place in the bar, the high 4 its bar's place in a form of up to 16 bars
 # A lookback model that reads meters (config["meters"], experiments trained since meters are read) reads
 # instead, by its melody's own meter, the step's place in its bar (BAR_BITS binary digits), its bar's place
-# in a form of FORM_BARS bars (4 digits) and the meter, one-hot among the meters it was trained in
+# in a form of --form_bars bars (4 to 6 digits) and the meter, one-hot among the meters it was trained in
 BAR_BITS = 6  # bars of up to 64 sixteenth notes
-FORM_BARS = 16
+FORM_BITS = 6  # a position_code holds the bar's number in its melody up to 63, then 48 to 63 again
+FORM_BARS = [16, 32, 64]  # --form_bars: past the form's end the bars count its last 16 again
 DURATION_BITS = 6  # --durations: how long the current note or rest has lasted, 0 to 63 steps (more reads 63)
 
 
@@ -55,9 +56,11 @@ def files_to_meters(files):
 
 def position_code(index, bar, meter_id):
     """Where a step stands, as one integer: index (steps since the bar line before the melody's first
-    note), bar (steps in its bar) and meter_id -> its place in the bar, its bar's place in the form,
-    and the meter, in lookback_features' digits. numpy arrays or TensorFlow tensors alike."""
-    return index % bar + 2 ** BAR_BITS * (index // bar % FORM_BARS) + 2 ** (BAR_BITS + 4) * meter_id
+    note), bar (steps in its bar) and meter_id (numpy arrays) -> its place in the bar (BAR_BITS
+    digits), its bar's number in the melody (FORM_BITS digits: 0 to 63, then 48 to 63 again, so that
+    a 16-bar form keeps counting) and the meter, as lookback_features reads them."""
+    number = index // bar
+    return index % bar + 2 ** BAR_BITS * np.minimum(number, 48 + number % 16) + 2 ** (BAR_BITS + FORM_BITS) * meter_id
 
 
 def meter_positions(meters, names):
@@ -74,7 +77,7 @@ def make_windows(melodies, window_size, history=0, meters=None):
     rest (the silence before a tune), and melodies start 2**POSITION_BITS steps apart, so the steps a
     window's lookback reaches are always at hand, and a step's index in `steps` modulo 2**POSITION_BITS
     is its index in its melody modulo 16 bars. With meters (meter_positions, one per melody):
-    (steps, starts, positions), positions (len(steps),) uint16: the position_code of every step.
+    (steps, starts, positions), positions (len(steps),) int32: the position_code of every step.
     """
     steps, runs, *positions = make_window_runs(melodies, window_size, history, meters)
     starts = np.concatenate([np.arange(first, first + count) for first, count in runs]
@@ -104,7 +107,7 @@ def make_window_runs(melodies, window_size, history=0, meters=None):
     runs = np.stack([offsets, lengths - window_size], axis=1)
     if meters is None:
         return steps, runs
-    positions = np.zeros(len(steps), np.uint16)
+    positions = np.zeros(len(steps), np.int32)
     for i, first, block in zip(kept, offsets, blocks):
         bar, meter_id, offset = meters[i]
         index = np.arange(-before, block - before) + offset  # from the bar line before the first note
@@ -154,28 +157,35 @@ def phrases_repeated(runs, lags):
     return runs >= np.asarray(lags)
 
 
-def lookback_features(current, lagged, position, num_classes, meters=0, duration=None, repeated=None):
+def lookback_features(current, lagged, position, num_classes, meters=0, duration=None, repeated=None, form_bars=16):
     """What a --lookback model reads at each step, in TensorFlow ops.
 
     current: (...) classes; lagged: (..., K) the classes `lookback` steps before each; position:
     (...) each step's index in its melody, or with meters (the number of meters the model reads)
-    its position_code. Returns (..., num_classes + K + position_width(meters, durations), and K more
-    with repeated) float32: the step
+    its position_code. Returns (..., num_classes + K + position_width(meters, durations, form_bars),
+    and K more with repeated) float32: the step
     one-hot, whether it repeats the step each lookback before (Magenta's Lookback RNN 'repeating'
     flags), and its position: POSITION_BITS binary digits (Magenta's counter of the step in the bar,
     here extended to the bar in a 16-bar form), or with meters its place in its own bar and its
-    bar's in the form, in binary, and its meter, one-hot. duration (--durations): (...) how long the
+    bar's in a form of form_bars bars (past its end, counting its last 16 bars again), in binary,
+    and its meter, one-hot. duration (--durations): (...) how long the
     step's note or rest has lasted, in binary; repeated (--repeats): (..., K) phrases_repeated.
     """
     import tensorflow as tf
 
-    digits = BAR_BITS + 4 if meters else POSITION_BITS
     position = tf.cast(position, tf.int32)
-    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(position[..., None], tf.range(digits)), 1)
+    if meters:
+        number = tf.bitwise.bitwise_and(tf.bitwise.right_shift(position, BAR_BITS), 2 ** FORM_BITS - 1)
+        form = tf.where(number < form_bars, number, form_bars - 16 + number % 16)
+        digits = BAR_BITS + int(math.log2(form_bars))
+        code = position % 2 ** BAR_BITS + 2 ** BAR_BITS * form
+    else:
+        digits, code = POSITION_BITS, position
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(code[..., None], tf.range(digits)), 1)
     features = [tf.one_hot(current, num_classes), tf.cast(current[..., None] == lagged, tf.float32),
                 tf.cast(bits, tf.float32)]
     if meters:
-        features.append(tf.one_hot(tf.bitwise.right_shift(position, digits), meters))
+        features.append(tf.one_hot(tf.bitwise.right_shift(position, BAR_BITS + FORM_BITS), meters))
     if duration is not None:
         lasted = tf.minimum(tf.cast(duration, tf.int32), 2 ** DURATION_BITS - 1)[..., None]
         features.append(tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(lasted, tf.range(DURATION_BITS)), 1),
@@ -185,9 +195,9 @@ def lookback_features(current, lagged, position, num_classes, meters=0, duration
     return tf.concat(features, axis=-1)
 
 
-def position_width(meters=0, durations=False):
+def position_width(meters=0, durations=False, form_bars=16):
     """Features of a step's position (and with durations, of its note's length) that lookback_features gives."""
-    return (BAR_BITS + 4 + meters if meters else POSITION_BITS) + DURATION_BITS * durations
+    return (BAR_BITS + int(math.log2(form_bars)) + meters if meters else POSITION_BITS) + DURATION_BITS * durations
 
 
 def model_meters(config):
@@ -231,8 +241,8 @@ def model_history(config):
 
 
 def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=False, transpose=0,
-                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0, durations=False,
-                 repeats=False, targets=0, stride=1, last_only=False):
+                 encoding="roll", seed=0, lookback=(), register=0, positions=None, meters=0, form_bars=16,
+                 durations=False, repeats=False, targets=0, stride=1, last_only=False):
     """The windows as Keras trains on them: a tf.data pipeline of (x, y) batches.
 
     x: (batch, window_size, num_classes) float32 one-hot; y: (batch,) int32, the step right after.
@@ -250,7 +260,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
     the model may copy; with register (steps, with lookback), also "register": (batch, 2,
     num_classes) register_features of the last `register` steps before the target. positions (with
     lookback, from make_windows with meters): the position_code of every step, for a model that reads
-    `meters` meters. durations (with lookback): the steps also say how long their note or rest has
+    `meters` meters and bars in a form of form_bars. durations (with lookback): the steps also say how long their note or rest has
     lasted (step_durations of the whole steps array, computed once). repeats (with lookback): the
     steps also say, for each lookback, whether a phrase that long has just been played twice in a row
     (phrases_repeated of the whole steps array, computed once).
@@ -302,7 +312,7 @@ def make_dataset(steps, starts, window_size, batch_size, num_classes, shuffle=Fa
         candidates = tf.gather(xy, next_at[..., None] - lags, axis=1)  # (batch, K), or (batch, targets, K)
         duration = None if lasted is None else tf.gather(lasted, at)
         repeat = None if repeated is None else tf.gather(repeated, at)  # (batch, window_size, K)
-        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters, duration, repeat),
+        inputs = {"steps": lookback_features(x, lagged, position, num_classes, meters, duration, repeat, form_bars),
                   "lookback": tf.one_hot(candidates, num_classes)}
         if register:  # the `register` steps before each target: (batch, register), or (batch, targets, register)
             recent = tf.gather(xy, next_at[..., None] + tf.range(-register, 0), axis=1)

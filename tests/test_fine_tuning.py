@@ -64,6 +64,7 @@ def test_the_latest_or_an_epoch_of_the_source_can_be_chosen_and_a_resume_keeps_i
     (["--window_size", "12"], "--window_size 12 contradicts the model of --init_from {source}, trained with --window_size 8"),
     (["--encoding", "roll"], "--encoding roll contradicts the model of --init_from {source}, trained with --encoding onset"),
     (["--lookback", "4"], "--lookback 4 contradicts the model of --init_from {source}, trained with --lookback 4 8"),
+    (["--form_bars", "32"], "--form_bars 32 contradicts the model of --init_from {source}, trained with --form_bars 16"),
     (["--init_checkpoint", "9"], "has no whole checkpoint of epoch 9; it has epochs 1-2"),
     (["--init_checkpoint", "last"], "--init_checkpoint must be latest, best or an epoch number"),
 ])

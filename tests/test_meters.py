@@ -66,8 +66,23 @@ def test_a_6_8_melody_reads_its_place_in_bars_of_12_and_its_meter():
     codes = positions[starts].astype(np.int64)
     index = np.arange(len(starts)) + 8  # steps from the bar line before the first note
     assert np.array_equal(codes % 2 ** utils.BAR_BITS, index % 12)
-    assert np.array_equal(codes >> utils.BAR_BITS & 15, index // 12)
-    assert np.all(codes >> (utils.BAR_BITS + 4) == 1)
+    assert np.array_equal(codes >> utils.BAR_BITS & 2 ** utils.FORM_BITS - 1, index // 12)
+    assert np.all(codes >> (utils.BAR_BITS + utils.FORM_BITS) == 1)
+
+
+def test_bars_count_up_to_the_form_then_its_last_16_bars_again():
+    bar_number = np.arange(100)
+    codes = utils.position_code(bar_number * 12 + 5, 12, 2)  # step 5 of each bar of 6/8, meter id 2
+    for form_bars in utils.FORM_BARS:
+        features = utils.lookback_features(np.zeros(100, np.int32), np.zeros((100, 1), np.int32), codes, 130,
+                                           meters=3, form_bars=form_bars).numpy()
+        assert features.shape[1] == 130 + 1 + utils.position_width(3, form_bars=form_bars)
+        bits = features[:, 131:131 + utils.position_width(3, form_bars=form_bars) - 3]
+        place = bits @ 2 ** np.arange(bits.shape[1])
+        expected = np.where(bar_number < form_bars, bar_number, form_bars - 16 + bar_number % 16)
+        assert np.array_equal(place, 5 + 64 * expected)
+        assert np.array_equal(features[:, -3:], np.tile([0, 0, 1], (100, 1)))  # the meter, one-hot
+    assert np.array_equal(place[:64], 5 + 64 * bar_number[:64])  # 64 bars: the bar's number in the tune
 
 
 def test_a_written_time_signature_is_read_back_with_its_bar_lines(tmp_path):

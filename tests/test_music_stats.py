@@ -118,8 +118,15 @@ def test_a_block_played_three_times_in_a_row_is_a_loop_and_its_third_copy_is_cou
     melody = np.concatenate([BAR_A, BAR_B, BAR_A, BAR_B, BAR_A, BAR_B, BAR_C])  # (A B) three times, then C
     assert music_stats.looped_bars(melody, 2).tolist() == [False] * 4 + [True, True, False]
     stats = music_stats.loop_statistics([melody, np.concatenate([BAR_A, BAR_B, BAR_A, BAR_B])])
-    assert stats["looped_2_bars"] == 0.5 and stats["looped_4_bars"] == 0
+    assert stats["looped_2_bars"] == 0.5 and stats["looped_4_bars"] == 0 and stats["looped_16_bars"] == 0
     assert stats["looped_2_bars_steps"] == pytest.approx(2 * 16 / (7 * 16 + 4 * 16))
+
+
+def test_a_16_bar_part_played_three_times_is_a_loop_no_shorter_block_shows():
+    part = np.concatenate([{"A": BAR_A, "B": BAR_B, "C": BAR_C}[name] for name in "ABCABBCCACBACAAB"])
+    stats = music_stats.loop_statistics([np.tile(part, 3)])
+    assert stats["looped_8_bars"] == 0 and stats["looped_16_bars"] == 1
+    assert stats["looped_16_bars_steps"] == pytest.approx(1 / 3)
 
 
 def test_whole_melodies_report_their_length_and_whether_they_end_on_the_tonic_and_a_strong_beat():

@@ -145,6 +145,7 @@ def test_loader_returns_melodies_on_the_grid_or_a_skip_for_any_valid_midi(tmp_pa
     (["--register", "256"], "--register works with --lookback"),
     (["--durations"], "--durations works with --lookback"),
     (["--repeats"], "--repeats works with --lookback"),
+    (["--form_bars", "64"], "--form_bars works with --lookback"),
     (["--targets", "21"], "--targets must be 0 (off) or a number of steps up to --window_size 20, got 21"),
     (["--lookback", "16", "--register", "-1"], "--register takes steps back of at least 1"),
 ])

@@ -245,21 +245,24 @@ def test_lookback_model_trains_resumes_and_round_trips_through_its_checkpoint(me
     assert len(written) == 2 and all(midi_notes.midi_to_notes(path)[0] for path in written)
 
 
-@pytest.mark.parametrize("meters, durations, repeats", [(None, False, False), (["4/4", "6/8", "3/4"], False, False),
-                                                       (["4/4"], True, True)])
+@pytest.mark.parametrize("meters, durations, repeats, form_bars", [(None, False, False, 16),
+                                                                  (["4/4", "6/8", "3/4"], False, False, 64),
+                                                                  (["4/4"], True, True, 32)])
 @pytest.mark.parametrize("register", [0, 9])
 @pytest.mark.parametrize("temperature", [1.0, 0.0])
 def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperature, register, meters, durations,
-                                                                        repeats):
+                                                                        repeats, form_bars):
     import keras
     lookback, window_size, length = [3, 7], 5, 12
     config = {"cell": "lstm", "num_layers": 1, "rnn_size": 8, "window_size": window_size, "num_classes": 130,
               "dropout": 0.2, "grad_clip": 5.0, "learning_rate": None, "optimizer": "adam", "lookback": lookback,
               "register": register, "meters": meters, "durations": durations,
-              "repeats": repeats}
+              "repeats": repeats, "form_bars": form_bars}
     # with three meters, each file in its own (4/4, 6/8, 3/4); else all in 4/4
     bars, meter_ids = ((np.array([16, 12, 12]), np.array([0, 1, 2])) if meters and len(meters) == 3
                        else (np.full(3, 16), np.zeros(3, int)))
+    # with three meters, the windows cross the form's last bar line, where its last 16 bars begin to count again
+    offset = (form_bars - 1) * bars - 3 if meters and len(meters) == 3 else np.zeros(3, int)
     history = utils.model_history(config)
     keras.utils.set_random_seed(0)
     model = train.build_model(config)
@@ -277,17 +280,17 @@ def test_lookback_sampler_draws_what_model_predict_gives_on_each_window(temperat
         lstm.cell.kernel.assign(np.concatenate([lstm.cell.kernel.numpy()[:-len(lookback)],
                                                 8 * lstm.cell.kernel.numpy()[-len(lookback):]]))
     generated = sample.generate(model, seeds, length, temperature, np.random.default_rng(3), lookback,
-                                positions=np.full(3, history), register=register,
+                                positions=history + offset, register=register,
                                 meters=(bars, meter_ids, len(meters)) if meters else None, encoding="onset",
-                                durations=durations, repeats=repeats)
+                                durations=durations, repeats=repeats, form_bars=form_bars)
     # model.predict on every window the sampler saw, cut from each whole melody as training cuts them
     expected, flags = [], []  # flags: (steps, K) phrases_repeated of each window step, and of those generated
     for r, row in enumerate(np.concatenate([seeds, generated], axis=1).astype(np.uint8)):
         starts = np.arange(history, history + length)  # the window before generated step t starts at history + t
-        positions = utils.position_code(np.arange(len(row)), bars[r], meter_ids[r]) if meters else None
+        positions = utils.position_code(np.arange(len(row)) + offset[r], bars[r], meter_ids[r]) if meters else None
         data = utils.make_dataset(row, starts, window_size, 64, 130, lookback=lookback, register=register,
-                                  positions=positions, meters=len(meters) if meters else 0, encoding="onset",
-                                  durations=durations, repeats=repeats)
+                                  positions=positions, meters=len(meters) if meters else 0, form_bars=form_bars,
+                                  encoding="onset", durations=durations, repeats=repeats)
         flags.append(utils.phrases_repeated(utils.repeat_runs(row, lookback), lookback)[history:])
         expected.append(model.predict(data, verbose=0))
     expected = np.concatenate(expected)  # (3 * length, 130)
