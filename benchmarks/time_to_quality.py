@@ -1,6 +1,6 @@
 """Time to quality: the recommended command before --targets (the one experiments/pretrained was
-trained with), and README's recommended command now, the same plus --repeats and --targets 24 with
-a smaller batch and a larger learning rate, trained in turn in one run on the same tunes, split and machine.
+trained with), and README's recommended command now, the same plus --repeats, --form_bars 32 and
+--targets 24 with a smaller batch and a larger learning rate, trained in turn in one run on the same tunes, split and machine.
 
     python benchmarks/time_to_quality.py              # the bundled tunes: 25 minutes on 2 cores (yardstick 0.5 s)
     python benchmarks/time_to_quality.py --every 7    # one bundled tune in 7: about 8 minutes
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--every", type=int, default=1, help="train on one bundled tune in this many, in path order (default: %(default)s, all)")
     # the reference: the recommended command before --targets
     parser.add_argument("--num_epochs", type=int, default=7, help="epochs of the reference, the number it was recommended with (default: %(default)s)")
-    # the candidate: the same with --repeats and --targets, README's recommended command now
+    # the candidate: the same with --repeats, --form_bars 32 and --targets, README's recommended command now
     parser.add_argument("--targets", type=int, default=24, help="train.py --targets of the candidate, steps (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=16, help="train.py --batch_size of the candidate, windows (default: %(default)s)")
     parser.add_argument("--learning_rate", type=float, default=0.003, help="train.py --learning_rate of the candidate (default: %(default)s)")
@@ -102,7 +102,7 @@ def main(argv=None):
         recommended = ["--data_dir", data_dir] + small_folder.RECOMMENDED
         runs = {"before": recommended + ["--num_epochs", str(args.num_epochs)],
                 "now": recommended + [
-                    "--repeats", "--num_epochs", str(args.candidate_epochs), "--targets", str(args.targets),
+                    "--repeats", "--form_bars", "32", "--num_epochs", str(args.candidate_epochs), "--targets", str(args.targets),
                     "--batch_size", str(args.batch_size), "--learning_rate", str(args.learning_rate)]}
         curves, wall, results = {}, {}, {}
         for model, flags in runs.items():
